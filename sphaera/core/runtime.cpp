@@ -1,0 +1,42 @@
+#include "sphaera/core/runtime.h"
+
+#include <omp.h>
+
+#include <thread>
+
+#include <torch/torch.h>
+
+#include "sphaera/core/check.h"
+
+namespace sphaera::core {
+
+int hardware_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+int set_num_threads(int threads) {
+  const int n = threads > 0 ? threads : hardware_threads();
+  torch::set_num_threads(n);
+  omp_set_num_threads(n);
+  return torch::get_num_threads();
+}
+
+void seed_everything(uint64_t seed) { torch::manual_seed(seed); }
+
+c10::Device parse_device(const std::string& text) {
+  if (text == "auto") {
+    return torch::cuda::is_available() ? c10::Device(c10::kCUDA) : c10::Device(c10::kCPU);
+  }
+  c10::Device device(c10::kCPU);
+  try {
+    device = c10::Device(text);
+  } catch (const std::exception&) {
+    throw InvalidArgument("device: '" + text + "' is not a device (use cpu, cuda, cuda:N or auto)");
+  }
+  SPHAERA_CHECK(!device.is_cuda() || torch::cuda::is_available(), "device: '", text,
+                "' was asked for but this LibTorch has no CUDA device available");
+  return device;
+}
+
+}  // namespace sphaera::core

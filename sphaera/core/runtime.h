@@ -1,0 +1,24 @@
+#pragma once
+/// Process-wide runtime settings: threads, seeding, device parsing.
+#include <cstdint>
+#include <string>
+
+#include <c10/core/Device.h>
+
+namespace sphaera::core {
+
+/// Sets the number of intra-op threads used by LibTorch and by Sphaera's own OpenMP kernels.
+/// `threads <= 0` means all cores. Returns the number actually in use.
+int set_num_threads(int threads);
+
+/// The number of hardware threads of this machine.
+int hardware_threads();
+
+/// Seeds every random generator Sphaera uses (LibTorch's CPU and CUDA generators).
+void seed_everything(uint64_t seed);
+
+/// Parses "cpu", "cuda", "cuda:1", or "auto" (CUDA when available, else CPU).
+/// Throws InvalidArgument on anything else, or when CUDA is asked for but unavailable.
+c10::Device parse_device(const std::string& text);
+
+}  // namespace sphaera::core

@@ -1,0 +1,326 @@
+#include "sphaera/core/sparse.h"
+
+#include <mutex>
+
+#include <torch/torch.h>
+
+#include "sphaera/core/check.h"
+
+namespace sphaera::core {
+
+struct CsrMatrix::TransposeCache {
+  std::once_flag once;
+  at::Tensor row_ptr;      // int64 [cols + 1]
+  at::Tensor col_index;    // int32 [nnz]
+  at::Tensor permutation;  // int64 [nnz]: entry of the transpose -> entry of the matrix
+};
+
+namespace {
+
+void check_csr(int64_t rows, int64_t cols, const at::Tensor& row_ptr, const at::Tensor& col_index,
+               const at::Tensor& values) {
+  SPHAERA_CHECK(rows >= 0 && cols >= 0, "CsrMatrix: negative shape [", rows, ", ", cols, "]");
+  SPHAERA_CHECK(cols <= INT32_MAX, "CsrMatrix: ", cols, " columns exceed int32 column indices");
+  SPHAERA_CHECK(row_ptr.dim() == 1 && row_ptr.numel() == rows + 1 && row_ptr.scalar_type() == at::kLong,
+                "CsrMatrix: row_ptr must be int64 [rows + 1 = ", rows + 1, "], got ", row_ptr.scalar_type(),
+                " ", row_ptr.sizes());
+  SPHAERA_CHECK(col_index.dim() == 1 && col_index.scalar_type() == at::kInt,
+                "CsrMatrix: col_index must be int32 [nnz], got ", col_index.scalar_type(), " ",
+                col_index.sizes());
+  SPHAERA_CHECK(values.dim() == 1 && values.numel() == col_index.numel(),
+                "CsrMatrix: values must be [nnz = ", col_index.numel(), "], got ", values.sizes());
+  SPHAERA_CHECK(values.scalar_type() == at::kFloat || values.scalar_type() == at::kDouble,
+                "CsrMatrix: values must be float32 or float64, got ", values.scalar_type());
+  SPHAERA_CHECK(row_ptr.device() == col_index.device() && col_index.device() == values.device(),
+                "CsrMatrix: row_ptr, col_index and values must be on one device");
+  if (row_ptr.device().is_cpu() && rows > 0) {
+    const auto rp = row_ptr.contiguous();
+    const int64_t* p = rp.data_ptr<int64_t>();
+    SPHAERA_CHECK(p[0] == 0 && p[rows] == col_index.numel(), "CsrMatrix: row_ptr must run from 0 to nnz = ",
+                  col_index.numel(), ", got ", p[0], " to ", p[rows]);
+    for (int64_t r = 0; r < rows; ++r) {
+      SPHAERA_CHECK(p[r] <= p[r + 1], "CsrMatrix: row_ptr decreases at row ", r);
+    }
+    if (col_index.numel() > 0) {
+      const int64_t lo = col_index.min().item<int64_t>();
+      const int64_t hi = col_index.max().item<int64_t>();
+      SPHAERA_CHECK(lo >= 0 && hi < cols, "CsrMatrix: column index out of range [0, ", cols, "): ", lo,
+                    "..", hi);
+    }
+  }
+}
+
+// y[r, :] = sum_e v[e] x[col[e], :], rows in parallel, the N columns vectorised.
+template <typename T>
+void csr_times_dense_cpu(const int64_t* row_ptr, const int32_t* col, const T* val, const T* x, T* y,
+                         int64_t rows, int64_t n) {
+#pragma omp parallel for schedule(dynamic, 256)
+  for (int64_t r = 0; r < rows; ++r) {
+    T* yr = y + r * n;
+    for (int64_t j = 0; j < n; ++j) yr[j] = T(0);
+    for (int64_t e = row_ptr[r]; e < row_ptr[r + 1]; ++e) {
+      const T v = val[e];
+      const T* xc = x + static_cast<int64_t>(col[e]) * n;
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) yr[j] += v * xc[j];
+    }
+  }
+}
+
+// g_val[e] = <g[row(e), :], x[col(e), :]>.
+template <typename T>
+void csr_value_grad_cpu(const int64_t* row_ptr, const int32_t* col, const T* g, const T* x, T* gv,
+                        int64_t rows, int64_t n) {
+#pragma omp parallel for schedule(dynamic, 256)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* gr = g + r * n;
+    for (int64_t e = row_ptr[r]; e < row_ptr[r + 1]; ++e) {
+      const T* xc = x + static_cast<int64_t>(col[e]) * n;
+      T acc = T(0);
+#pragma omp simd reduction(+ : acc)
+      for (int64_t j = 0; j < n; ++j) acc += gr[j] * xc[j];
+      gv[e] = acc;
+    }
+  }
+}
+
+at::Tensor product(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& values,
+                   const at::Tensor& x, int64_t rows) {
+  const int64_t n = x.size(1);
+  if (x.device().is_cpu()) {
+    auto xc = x.contiguous();
+    auto vc = values.contiguous();
+    auto y = at::empty({rows, n}, x.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sphaera_spmm", [&] {
+      csr_times_dense_cpu<scalar_t>(row_ptr.data_ptr<int64_t>(), col.data_ptr<int32_t>(), vc.data_ptr<scalar_t>(),
+                                    xc.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), rows, n);
+    });
+    return y;
+  }
+  // Other devices: gather, scale, scatter-add with LibTorch's own kernels.
+  const auto counts = row_ptr.slice(0, 1) - row_ptr.slice(0, 0, rows);
+  const auto row_of = at::repeat_interleave(at::arange(rows, row_ptr.options()), counts);
+  auto contrib = x.index_select(0, col.to(at::kLong)) * values.unsqueeze(1);
+  return at::zeros({rows, n}, x.options()).index_add_(0, row_of, contrib);
+}
+
+at::Tensor value_grad(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& g,
+                      const at::Tensor& x, int64_t rows) {
+  if (x.device().is_cpu()) {
+    auto gc = g.contiguous();
+    auto xc = x.contiguous();
+    auto gv = at::empty({col.numel()}, x.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sphaera_spmm_value_grad", [&] {
+      csr_value_grad_cpu<scalar_t>(row_ptr.data_ptr<int64_t>(), col.data_ptr<int32_t>(), gc.data_ptr<scalar_t>(),
+                                   xc.data_ptr<scalar_t>(), gv.data_ptr<scalar_t>(), rows, x.size(1));
+    });
+    return gv;
+  }
+  const auto counts = row_ptr.slice(0, 1) - row_ptr.slice(0, 0, rows);
+  const auto row_of = at::repeat_interleave(at::arange(rows, row_ptr.options()), counts);
+  return (g.index_select(0, row_of) * x.index_select(0, col.to(at::kLong))).sum(1);
+}
+
+// Autograd function: inputs (values, x); the pattern and its transpose travel in saved_data.
+class SpmmFunction : public torch::autograd::Function<SpmmFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& values, const at::Tensor& x,
+                            const CsrMatrix* a) {
+    ctx->saved_data["row_ptr"] = a->row_ptr();
+    ctx->saved_data["col"] = a->col_index();
+    ctx->saved_data["rows"] = a->rows();
+    if (x.requires_grad()) {
+      const CsrMatrix t = a->transpose();
+      ctx->saved_data["t_row_ptr"] = t.row_ptr();
+      ctx->saved_data["t_col"] = t.col_index();
+      ctx->saved_data["t_perm"] = a->transpose_permutation();
+    }
+    ctx->save_for_backward({values, x});
+    at::NoGradGuard no_grad;
+    return product(a->row_ptr(), a->col_index(), values, x, a->rows());
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& values = saved[0];
+    const at::Tensor& x = saved[1];
+    const at::Tensor g = grad_outputs[0].contiguous();
+    const auto row_ptr = ctx->saved_data["row_ptr"].toTensor();
+    const auto col = ctx->saved_data["col"].toTensor();
+    const int64_t rows = ctx->saved_data["rows"].toInt();
+    at::Tensor grad_values;
+    at::Tensor grad_x;
+    // Double backward is not offered: the gradients themselves are computed without a graph.
+    at::NoGradGuard no_grad;
+    if (ctx->needs_input_grad(0)) {
+      grad_values = value_grad(row_ptr, col, g, x, rows);
+    }
+    if (ctx->needs_input_grad(1)) {
+      const auto t_row_ptr = ctx->saved_data["t_row_ptr"].toTensor();
+      const auto t_col = ctx->saved_data["t_col"].toTensor();
+      const auto t_values = values.index_select(0, ctx->saved_data["t_perm"].toTensor());
+      grad_x = product(t_row_ptr, t_col, t_values, g, x.size(0));
+    }
+    return {grad_values, grad_x, at::Tensor()};
+  }
+};
+
+}  // namespace
+
+CsrMatrix::CsrMatrix(int64_t rows, int64_t cols, at::Tensor row_ptr, at::Tensor col_index, at::Tensor values)
+    : rows_(rows),
+      cols_(cols),
+      row_ptr_(std::move(row_ptr)),
+      col_index_(std::move(col_index)),
+      values_(std::move(values)),
+      transpose_(std::make_shared<TransposeCache>()) {
+  check_csr(rows_, cols_, row_ptr_, col_index_, values_);
+}
+
+CsrMatrix::CsrMatrix(Unchecked, int64_t rows, int64_t cols, at::Tensor row_ptr, at::Tensor col_index,
+                     at::Tensor values)
+    : rows_(rows),
+      cols_(cols),
+      row_ptr_(std::move(row_ptr)),
+      col_index_(std::move(col_index)),
+      values_(std::move(values)),
+      transpose_(std::make_shared<TransposeCache>()) {}
+
+int64_t CsrMatrix::nnz() const { return col_index_.defined() ? col_index_.numel() : 0; }
+
+CsrMatrix CsrMatrix::from_coo(int64_t rows, int64_t cols, const at::Tensor& row, const at::Tensor& col,
+                              const at::Tensor& values) {
+  SPHAERA_CHECK(row.dim() == 1 && col.dim() == 1 && values.dim() == 1 && row.numel() == col.numel() &&
+                    col.numel() == values.numel(),
+                "CsrMatrix::from_coo: row, col and values must be 1-D of one length, got ", row.sizes(), ", ",
+                col.sizes(), ", ", values.sizes());
+  const auto r = row.to(at::kLong);
+  const auto c = col.to(at::kLong);
+  if (r.numel() > 0) {
+    SPHAERA_CHECK(r.min().item<int64_t>() >= 0 && r.max().item<int64_t>() < rows,
+                  "CsrMatrix::from_coo: row index out of range [0, ", rows, ")");
+    SPHAERA_CHECK(c.min().item<int64_t>() >= 0 && c.max().item<int64_t>() < cols,
+                  "CsrMatrix::from_coo: column index out of range [0, ", cols, ")");
+  }
+  const auto key = r * cols + c;
+  const auto order = std::get<1>(key.sort(/*stable=*/true, 0, false));
+  const auto sorted_key = key.index_select(0, order);
+  auto [unique_key, inverse] = at::_unique(sorted_key, /*sorted=*/true, /*return_inverse=*/true);
+  auto summed = at::zeros({unique_key.numel()}, values.options()).index_add(0, inverse, values.index_select(0, order));
+  const auto urow = unique_key.div(cols, "floor");
+  const auto ucol = unique_key - urow * cols;
+  auto row_ptr = at::zeros({rows + 1}, r.options());
+  row_ptr.slice(0, 1).index_add_(0, urow, at::ones_like(urow));
+  row_ptr = row_ptr.cumsum(0);
+  return CsrMatrix(rows, cols, row_ptr, ucol.to(at::kInt), summed);
+}
+
+CsrMatrix CsrMatrix::from_dense(const at::Tensor& dense) {
+  SPHAERA_CHECK(dense.dim() == 2, "CsrMatrix::from_dense: expected a 2-D tensor, got ", dense.sizes());
+  const auto nz = dense.nonzero();
+  const auto r = nz.select(1, 0).contiguous();
+  const auto c = nz.select(1, 1).contiguous();
+  return from_coo(dense.size(0), dense.size(1), r, c, dense.index({r, c}));
+}
+
+CsrMatrix CsrMatrix::identity(int64_t n, at::TensorOptions options) {
+  const auto idx = at::arange(n, options.dtype(at::kLong));
+  return CsrMatrix(n, n, at::arange(n + 1, options.dtype(at::kLong)), idx.to(at::kInt), at::ones({n}, options));
+}
+
+at::Tensor CsrMatrix::row_index() const {
+  const auto counts = row_ptr_.slice(0, 1) - row_ptr_.slice(0, 0, rows_);
+  return at::repeat_interleave(at::arange(rows_, row_ptr_.options()), counts);
+}
+
+CsrMatrix CsrMatrix::with_values(at::Tensor values) const {
+  CsrMatrix out = *this;
+  SPHAERA_CHECK(values.dim() == 1 && values.numel() == nnz() && values.device() == values_.device(),
+                "CsrMatrix::with_values: expected [", nnz(), "] on ", values_.device(), ", got ", values.sizes(),
+                " on ", values.device());
+  SPHAERA_CHECK(values.scalar_type() == at::kFloat || values.scalar_type() == at::kDouble,
+                "CsrMatrix: values must be float32 or float64, got ", values.scalar_type());
+  out.values_ = std::move(values);  // the transpose cache depends on the pattern only: shared
+  return out;
+}
+
+CsrMatrix CsrMatrix::to(at::Device device, at::ScalarType dtype) const {
+  return CsrMatrix(Unchecked{}, rows_, cols_, row_ptr_.to(device), col_index_.to(device), values_.to(device, dtype));
+}
+
+const CsrMatrix::TransposeCache& CsrMatrix::transpose_cache() const {
+  SPHAERA_CHECK(transpose_ != nullptr, "CsrMatrix: transpose of an empty (default-constructed) matrix");
+  // Counting sort of the entries by column gives the transpose's CSR and the entry permutation.
+  std::call_once(transpose_->once, [this] {
+    const auto cpu_rp = row_ptr_.cpu().contiguous();
+    const auto cpu_col = col_index_.cpu().contiguous();
+    auto t_rp = at::zeros({cols_ + 1}, at::kLong);
+    auto t_col = at::empty({nnz()}, at::kInt);
+    auto perm = at::empty({nnz()}, at::kLong);
+    int64_t* trp = t_rp.data_ptr<int64_t>();
+    const int64_t* rp = cpu_rp.data_ptr<int64_t>();
+    const int32_t* col = cpu_col.data_ptr<int32_t>();
+    for (int64_t e = 0; e < nnz(); ++e) ++trp[col[e] + 1];
+    for (int64_t c = 0; c < cols_; ++c) trp[c + 1] += trp[c];
+    std::vector<int64_t> next(trp, trp + cols_);
+    int32_t* tc = t_col.data_ptr<int32_t>();
+    int64_t* p = perm.data_ptr<int64_t>();
+    for (int64_t r = 0; r < rows_; ++r) {
+      for (int64_t e = rp[r]; e < rp[r + 1]; ++e) {
+        const int64_t slot = next[col[e]]++;
+        tc[slot] = static_cast<int32_t>(r);
+        p[slot] = e;
+      }
+    }
+    const auto device = values_.device();
+    transpose_->row_ptr = t_rp.to(device);
+    transpose_->col_index = t_col.to(device);
+    transpose_->permutation = perm.to(device);
+  });
+  return *transpose_;
+}
+
+CsrMatrix CsrMatrix::transpose() const {
+  const auto& cache = transpose_cache();
+  return CsrMatrix(Unchecked{}, cols_, rows_, cache.row_ptr, cache.col_index,
+                   values_.index_select(0, cache.permutation));
+}
+
+const at::Tensor& CsrMatrix::transpose_permutation() const { return transpose_cache().permutation; }
+
+at::Tensor CsrMatrix::to_dense() const {
+  auto dense = at::zeros({rows_, cols_}, values_.options());
+  dense.index_put_({row_index(), col_index_.to(at::kLong)}, values_, /*accumulate=*/true);
+  return dense;
+}
+
+at::Tensor CsrMatrix::diagonal() const {
+  const auto r = row_index();
+  const auto c = col_index_.to(at::kLong);
+  const auto on_diag = r.eq(c);
+  auto diag = at::zeros({std::min(rows_, cols_)}, values_.options());
+  diag.index_put_({r.masked_select(on_diag)}, values_.masked_select(on_diag), true);
+  return diag;
+}
+
+int64_t CsrMatrix::storage_bytes() const {
+  return row_ptr_.numel() * 8 + col_index_.numel() * 4 + values_.numel() * values_.element_size();
+}
+
+at::Tensor spmm(const CsrMatrix& a, const at::Tensor& x) {
+  SPHAERA_CHECK(a.row_ptr().defined(), "spmm: empty (default-constructed) sparse matrix");
+  SPHAERA_CHECK(x.dim() == 1 || x.dim() == 2, "spmm: x must be [cols] or [cols, N], got ", x.sizes());
+  SPHAERA_CHECK(x.size(0) == a.cols(), "spmm: matrix is [", a.rows(), ", ", a.cols(), "] but x has ", x.size(0),
+                " rows");
+  SPHAERA_CHECK(x.scalar_type() == a.values().scalar_type(), "spmm: dtype mismatch: matrix ",
+                a.values().scalar_type(), ", x ", x.scalar_type());
+  SPHAERA_CHECK(x.device() == a.values().device(), "spmm: device mismatch: matrix on ", a.values().device(),
+                ", x on ", x.device());
+  const bool vector = x.dim() == 1;
+  const auto x2 = vector ? x.unsqueeze(1) : x;
+  auto y = SpmmFunction::apply(a.values(), x2, &a);
+  return vector ? y.squeeze(1) : y;
+}
+
+}  // namespace sphaera::core

@@ -1,0 +1,29 @@
+#pragma once
+/// The `sphaera` command line. Each verb lives in its own file (verb_<name>.cpp) and is added by one
+/// function declared here; run_cli lists them all in one place.
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace sphaera::train {
+
+/// Parses argv and runs the verb. Returns the process exit code: 0 on success, 1 on bad input or a failed
+/// run (one line "sphaera <verb>: error: ..." on stderr), 2 on a command-line usage error.
+int run_cli(int argc, char** argv);
+
+/// Adds `--threads N` to a verb and returns the variable it fills (0 = all cores).
+int& add_threads_option(CLI::App& verb);
+/// Applies the thread count (0 = all cores) and logs it on stderr: "threads: 2".
+int apply_threads(int threads);
+
+// One function per verb (verb_<name>.cpp).
+void add_graph_verb(CLI::App& app);
+void add_data_verb(CLI::App& app);
+void add_plot_verb(CLI::App& app);
+void add_train_verb(CLI::App& app);
+void add_eval_verb(CLI::App& app);
+void add_predict_verb(CLI::App& app);
+
+}  // namespace sphaera::train

@@ -1,0 +1,109 @@
+#include "sphaera/core/sparse.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "sphaera/core/check.h"
+#include "tests/support/gradcheck.h"
+#include "tests/support/npy.h"
+
+using sphaera::core::CsrMatrix;
+using sphaera::core::spmm;
+
+namespace {
+
+// A random sparse matrix with about `density` of its entries set, and its dense twin.
+std::pair<CsrMatrix, at::Tensor> random_sparse(int64_t rows, int64_t cols, double density, at::ScalarType dtype) {
+  auto mask = torch::rand({rows, cols}, torch::kDouble) < density;
+  auto dense = torch::randn({rows, cols}, torch::kDouble).mul(mask).to(dtype);
+  return {CsrMatrix::from_dense(dense), dense};
+}
+
+class SparseTest : public ::testing::Test {
+ protected:
+  void SetUp() override { torch::manual_seed(7); }
+};
+
+TEST_F(SparseTest, ProductEqualsDenseProductFloat64) {
+  auto [a, dense] = random_sparse(37, 23, 0.2, torch::kDouble);
+  auto x = torch::randn({23, 5}, torch::kDouble);
+  EXPECT_LT(sphaera::testing::relative_error(spmm(a, x), dense.matmul(x)), 1e-15);
+  auto v = torch::randn({23}, torch::kDouble);
+  EXPECT_LT(sphaera::testing::relative_error(spmm(a, v), dense.matmul(v)), 1e-15);
+}
+
+TEST_F(SparseTest, ProductEqualsDenseProductFloat32) {
+  auto [a, dense] = random_sparse(64, 64, 0.1, torch::kFloat);
+  auto x = torch::randn({64, 9}, torch::kFloat);
+  EXPECT_LT(sphaera::testing::relative_error(spmm(a, x), dense.matmul(x)), 1e-6);
+}
+
+TEST_F(SparseTest, FromCooSumsDuplicatesAndSorts) {
+  auto row = torch::tensor({2, 0, 2, 1, 0}, torch::kLong);
+  auto col = torch::tensor({1, 2, 1, 0, 0}, torch::kLong);
+  auto val = torch::tensor({1.0, 2.0, 3.0, 4.0, 5.0}, torch::kDouble);
+  auto a = CsrMatrix::from_coo(3, 3, row, col, val);
+  EXPECT_EQ(a.nnz(), 4);
+  auto expected = torch::tensor({{5.0, 0.0, 2.0}, {4.0, 0.0, 0.0}, {0.0, 4.0, 0.0}}, torch::kDouble);
+  EXPECT_TRUE(torch::equal(a.to_dense(), expected));
+  EXPECT_TRUE(torch::equal(a.col_index(), torch::tensor({0, 2, 0, 1}, torch::kInt)));
+  EXPECT_TRUE(torch::equal(a.diagonal(), torch::tensor({5.0, 0.0, 0.0}, torch::kDouble)));
+}
+
+TEST_F(SparseTest, TransposeMatchesDenseTranspose) {
+  auto [a, dense] = random_sparse(31, 17, 0.3, torch::kDouble);
+  EXPECT_TRUE(torch::equal(a.transpose().to_dense(), dense.t()));
+  EXPECT_TRUE(torch::equal(a.transpose().transpose().to_dense(), dense));
+  auto b = a.with_values(a.values() * 2);
+  EXPECT_TRUE(torch::equal(b.transpose().to_dense(), dense.t() * 2));
+}
+
+TEST_F(SparseTest, GradientWithRespectToInputMatchesFiniteDifferences) {
+  auto [a, dense] = random_sparse(12, 9, 0.4, torch::kDouble);
+  auto x = torch::randn({9, 3}, torch::kDouble).requires_grad_(true);
+  auto result = sphaera::testing::gradcheck([&](const std::vector<at::Tensor>& in) { return spmm(a, in[0]); }, {x});
+  EXPECT_EQ(result.checked, 27);
+  EXPECT_LT(result.max_rel_error, 1e-8) << result.worst;
+}
+
+TEST_F(SparseTest, GradientWithRespectToValuesMatchesFiniteDifferences) {
+  auto [a, dense] = random_sparse(10, 14, 0.3, torch::kDouble);
+  auto values = a.values().clone().requires_grad_(true);
+  auto x = torch::randn({14, 4}, torch::kDouble).requires_grad_(true);
+  auto result = sphaera::testing::gradcheck(
+      [&](const std::vector<at::Tensor>& in) { return spmm(a.with_values(in[0]), in[1]); }, {values, x});
+  EXPECT_EQ(result.checked, a.nnz() + 56);
+  EXPECT_LT(result.max_rel_error, 1e-8) << result.worst;
+}
+
+TEST_F(SparseTest, GradientOfRepeatedProductsAccumulates) {
+  // Chebyshev-like chain 2 A (A x) - x: gradients must accumulate through both uses of A.
+  auto [a, dense] = random_sparse(15, 15, 0.3, torch::kDouble);
+  auto x = torch::randn({15, 2}, torch::kDouble).requires_grad_(true);
+  auto result = sphaera::testing::gradcheck(
+      [&](const std::vector<at::Tensor>& in) { return 2 * spmm(a, spmm(a, in[0])) - in[0]; }, {x});
+  EXPECT_LT(result.max_rel_error, 1e-8) << result.worst;
+}
+
+TEST_F(SparseTest, RejectsMismatchedShapesAndDtypes) {
+  auto [a, dense] = random_sparse(4, 5, 0.5, torch::kDouble);
+  EXPECT_THROW(spmm(a, torch::randn({4, 2}, torch::kDouble)), sphaera::core::InvalidArgument);
+  EXPECT_THROW(spmm(a, torch::randn({5, 2}, torch::kFloat)), sphaera::core::InvalidArgument);
+  EXPECT_THROW(spmm(a, torch::randn({5, 2, 2}, torch::kDouble)), sphaera::core::InvalidArgument);
+  EXPECT_THROW(CsrMatrix(2, 2, torch::tensor({0, 1}, torch::kLong), torch::tensor({0}, torch::kInt),
+                         torch::tensor({1.0}, torch::kDouble)),
+               sphaera::core::InvalidArgument);
+  EXPECT_THROW(CsrMatrix(1, 2, torch::tensor({0, 1}, torch::kLong), torch::tensor({5}, torch::kInt),
+                         torch::tensor({1.0}, torch::kDouble)),
+               sphaera::core::InvalidArgument);
+}
+
+TEST_F(SparseTest, RunsOnCudaWhenAvailable) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  auto [a, dense] = random_sparse(20, 20, 0.2, torch::kDouble);
+  auto x = torch::randn({20, 3}, torch::kDouble);
+  auto y = spmm(a.to(torch::kCUDA, torch::kDouble), x.cuda()).cpu();
+  EXPECT_LT(sphaera::testing::relative_error(y, dense.matmul(x)), 1e-14);
+}
+
+}  // namespace
