@@ -43,7 +43,6 @@ int run_cli(int argc, char** argv) {
   // The verbs, in the order --help lists them.
   add_train_verb(app);
   add_eval_verb(app);
-  add_predict_verb(app);
   add_data_verb(app);
   add_graph_verb(app);
   add_plot_verb(app);

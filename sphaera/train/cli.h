@@ -24,6 +24,5 @@ void add_data_verb(CLI::App& app);
 void add_plot_verb(CLI::App& app);
 void add_train_verb(CLI::App& app);
 void add_eval_verb(CLI::App& app);
-void add_predict_verb(CLI::App& app);
 
 }  // namespace sphaera::train

@@ -1,7 +1,19 @@
 #pragma once
 /// DeepSphere graphs on samplings of the sphere, their Laplacians and the rescaling for Chebyshev filters.
-/// Definitions: ../shared/design/CONVENTIONS.md ("Graphs"). All matrices are CSR (int32 column indices),
-/// float64 values, in the grid's memory order (NEST for HEALPix).
+/// Definitions: ../shared/design/CONVENTIONS.md ("Graphs"). All matrices are CSR (int32 column indices, sorted
+/// within rows), float64 values, in the grid's memory order (NEST for HEALPix).
+///
+/// V2 (pygsp SphereHealpix / NNGraph as deepsphere-pytorch uses it): each vertex links to its k nearest
+/// vertices by chord distance (on a partial sky, among the grid's own pixels); the directed distance matrix is
+/// symmetrised by filling its zeros from the transpose (a distance is the same double both ways, so averaging
+/// changes nothing); then w = exp(−ln2 · (d/σ)²).
+/// Ties: where the k-th and (k+1)-th nearest are equidistant, the vertex with the smaller index (position in
+/// the grid; the NEST index on a full sky) is kept, distances being compared exactly as computed
+/// (((xi−xj)² + (yi−yj)²) + (zi−zj)², see knn.h). The peer keeps whatever scipy's cKDTree returns, so the two
+/// graphs may differ exactly on such tied edges (and the degrees they touch).
+/// When k ≥ the number of vertices (tiny or coarse grids), every vertex links to all others.
+/// V1 (DeepSphere cosmology code): the 8 (or 7) HEALPix neighbours, pixels outside a partial sky dropped;
+/// w = exp(−d² / (2 mean(d²))), the mean over all directed edges.
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,32 +33,43 @@ enum class LaplacianKind { kCombinatorial, kNormalized };
 
 struct GraphOptions {
   GraphConstruction construction = GraphConstruction::kV2;
-  /// Neighbours per vertex for V2: 8, 20, 40 or 60 (the published kernel widths exist for these).
+  /// Neighbours per vertex for V2: 8, 20, 40 or 60 (the published kernel widths exist for these; any k ≥ 1
+  /// with an explicit kernel_width). Ignored by V1.
   int k = 8;
   /// Default: normalized for V1, combinatorial for V2.
   std::optional<LaplacianKind> laplacian;
-  /// Kernel width σ for V2; default from the published table.
+  /// Kernel width σ for V2; default from the published table (HEALPix grids only: other grids must set it).
   std::optional<double> kernel_width;
 
   LaplacianKind laplacian_kind() const;
-  /// e.g. "v2,k=8,combinatorial": part of cache keys.
+  /// e.g. "v2,k=8,combinatorial" or "v2,k=8,combinatorial,sigma=0.0123" or "v1,normalized": part of cache keys.
   std::string key() const;
 };
 
 GraphConstruction parse_graph_construction(const std::string& text);  ///< "v1" | "v2"
 LaplacianKind parse_laplacian_kind(const std::string& text);           ///< "combinatorial" | "normalized"
 
-/// The published V2 kernel width σ for (nside, k); throws InvalidArgument when there is none.
+/// The published V2 kernel width σ for (nside, k) (CONVENTIONS.md table; nside ≤ 16: σ(32)·32/nside; beyond
+/// the table: halved per doubling of nside); throws InvalidArgument listing the valid k when there is none.
 double v2_kernel_width(int64_t nside, int k);
 
-/// Weighted adjacency W (symmetric, zero diagonal) of the chosen construction on `grid`.
+/// Weighted adjacency W (symmetric, no diagonal stored) of the chosen construction on `grid`.
+/// V1 needs a HealpixGrid. Throws InvalidArgument on bad options (k < 1, unknown kernel width, ...).
 core::CsrMatrix adjacency(const Grid& grid, const GraphOptions& options);
 
-/// L = D − W (combinatorial) or I − D^-½ W D^-½ (normalized), diagonal stored.
+/// L = D − W (combinatorial) or I − D^-½ W D^-½ (normalized), diagonal stored. An isolated vertex (degree 0)
+/// gets L_ii = 0 in both (as pygsp).
 core::CsrMatrix laplacian(const core::CsrMatrix& w, LaplacianKind kind);
 
+/// The Laplacian of the chosen construction on `grid` (options.laplacian_kind()), built directly without
+/// materialising W: same result as laplacian(adjacency(grid, options), kind), half the peak memory.
+/// Full-sky HEALPix graphs run rows in parallel; nside 1024, k = 20 (266M non-zeros) takes a few seconds.
+core::CsrMatrix graph_laplacian(const Grid& grid, const GraphOptions& options);
+
 /// Deterministic upper bound of the largest eigenvalue of a symmetric matrix, at most 1% above it:
-/// Lanczos from a fixed start vector, run to convergence; top Ritz value plus its residual norm.
+/// Lanczos from a fixed pseudo-random start vector (full reorthogonalisation up to 200k rows),
+/// run until the residual norm of the top Ritz pair is below 2·10⁻³ of it; returns the top Ritz value plus
+/// that residual norm, capped by the Gershgorin bound. Bit-identical whatever the thread count.
 double largest_eigenvalue_bound(const core::CsrMatrix& symmetric);
 
 /// V2: 2 L / λ − I. V1: (1.5 / (1.02 λ)) L − I. λ is `lmax` as given.

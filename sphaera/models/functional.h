@@ -1,0 +1,56 @@
+#pragma once
+/// Stateless layer maths on maps [batch, channels, pixels]: the functions behind the modules of models/.
+/// Everything here is differentiable with autograd and follows the input's dtype and device.
+#include <cstdint>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+#include "sphaera/core/sparse.h"
+
+namespace sphaera::models {
+
+/// Chebyshev graph convolution (Defferrard et al. 2016, DeepSphere):
+///
+///   T_0 = x,  T_1 = L̂ x,  T_k = 2 L̂ T_{k-1} − T_{k-2},   out[b, o, v] = Σ_{cin,k} T_k[b, cin, v] W[cin, k, o] +
+///   bias[o]
+///
+/// - `x`: [B, Cin, V].
+/// - `rescaled_laplacian`: L̂ [V, V] (spectrum in [−1, 1]), values of x's dtype, on x's device.
+/// - `weight`: [Cin, K, Cout]. Flattened to [Cin·K, Cout], row `cin·K + k` holds the coefficients of (T_k x)[cin].
+///   (deepsphere-pytorch stores (K, Fin, Fout) but reads it with this same flattening: its weight reshaped to
+///   [Fin·K, Fout] is ours reshaped likewise, `ours = theirs.reshape({Fin, K, Fout})`.)
+/// - `bias`: [Cout], or an undefined tensor for none.
+/// Returns [B, Cout, V]. K = 1 is plain per-pixel mixing (T_0 only, L̂ unused).
+/// The recurrence runs on a [V, B·Cin] layout with core::spmm; the K terms are then mixed by one matrix product
+/// [V·B, Cin·K] × [Cin·K, Cout].
+at::Tensor cheb_conv(const at::Tensor& x, const core::CsrMatrix& rescaled_laplacian, const at::Tensor& weight,
+                     const at::Tensor& bias);
+
+/// How 4 NEST children become their parent.
+enum class PoolMode { kMean, kMax };
+PoolMode parse_pool_mode(const std::string& text);  ///< "mean" | "max" (throws InvalidArgument otherwise)
+std::string to_string(PoolMode mode);
+
+/// Result of a HEALPix pooling: the pooled map and, for max pooling, where each maximum came from.
+struct PoolResult {
+  at::Tensor values;   ///< [B, C, V/4]
+  at::Tensor indices;  ///< int64 [B, C, V/4]: pixel index in [0, V) of each maximum (undefined for mean)
+};
+
+/// HEALPix pooling in NEST order: pixels 4p..4p+3 are the children of parent p (also on a partial sky whose
+/// parents are complete, see transforms::HealpixGrid::coarsened). `x`: [B, C, V], V a multiple of 4.
+/// Max pooling returns the flat pixel index of each maximum (as torch's max_pool1d), for healpix_unpool.
+PoolResult healpix_pool(const at::Tensor& x, PoolMode mode);
+
+/// Nearest unpooling: every parent's value copied to its 4 children. [B, C, V] → [B, C, 4V].
+at::Tensor healpix_unpool(const at::Tensor& x);
+
+/// Unpooling by the indices of a max pooling (max_unpool): each value goes back to the child it came from,
+/// the other 3 children get 0. `x`, `indices`: [B, C, V] → [B, C, 4V].
+at::Tensor healpix_unpool(const at::Tensor& x, const at::Tensor& indices);
+
+/// Mean over pixels: [B, C, V] → [B, C]. (HEALPix pixels have equal areas: this is the spherical mean.)
+at::Tensor global_avg_pool(const at::Tensor& x);
+
+}  // namespace sphaera::models

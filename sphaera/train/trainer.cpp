@@ -1,0 +1,432 @@
+#include "sphaera/train/trainer.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "sphaera/core/check.h"
+#include "sphaera/core/runtime.h"
+#include "sphaera/data_tools/atomic_file.h"
+#include "sphaera/data_tools/synth.h"
+#include "sphaera/models/registry.h"
+#include "sphaera/train/checkpoint.h"
+#include "sphaera/train/config.h"
+#include "sphaera/train/dataset.h"
+#include "sphaera/train/experiment.h"
+#include "sphaera/train/metrics.h"
+#include "sphaera/train/progress.h"
+#include "sphaera/transforms/healpix_grid.h"
+
+namespace sphaera::train {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// The model and everything needed to run it, rebuilt identically from a config.
+struct Built {
+  ExperimentConfig exp;
+  c10::Device device{c10::kCPU};
+  transforms::GridPtr grid;
+  models::Network net{nullptr};
+};
+
+transforms::GridPtr input_grid(const DataConfig& data) {
+  // With partial sky every patch is fed to one graph: the one of patch 0 (as DeepSphere does); the
+  // 12·order² NEST patches share its pixel layout.
+  if (data.order > 0) return transforms::HealpixGrid::patch(data.nside, data.order, 0);
+  return std::make_shared<transforms::HealpixGrid>(data.nside);
+}
+
+Built build(ExperimentConfig exp) {
+  Built b;
+  b.device = core::parse_device(exp.device);
+  b.grid = input_grid(exp.data);
+  models::ModelInputs inputs;
+  inputs.grid = b.grid;
+  inputs.in_channels = exp.data.channels;
+  inputs.num_classes = static_cast<int64_t>(exp.data.classes.size());
+  try {
+    b.net = models::build_network(exp.model, inputs);
+  } catch (const core::InvalidArgument& e) {
+    throw core::InvalidArgument(exp.config.locate_message(e.what()));
+  }
+  b.net->to(b.device);
+  b.exp = std::move(exp);
+  return b;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const SolverConfig& s, models::Network& net) {
+  if (s.optimizer == "sgd") {
+    return std::make_unique<torch::optim::SGD>(
+        net->parameters(), torch::optim::SGDOptions(s.lr).momentum(s.momentum).weight_decay(s.weight_decay));
+  }
+  return std::make_unique<torch::optim::Adam>(net->parameters(),
+                                              torch::optim::AdamOptions(s.lr).weight_decay(s.weight_decay));
+}
+
+void set_lr(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+// Learning rate of an epoch (0-based). Warm-up ramps linearly to lr over `warmup_epochs`; the schedule
+// then runs over the remaining epochs. `plateau_lr` is the reduce-on-plateau state.
+double scheduled_lr(const SolverConfig& s, int64_t epoch, double plateau_lr) {
+  if (epoch < s.warmup_epochs) return s.lr * static_cast<double>(epoch + 1) / (s.warmup_epochs + 1);
+  const int64_t e = epoch - s.warmup_epochs;
+  const int64_t span = std::max<int64_t>(1, s.epochs - s.warmup_epochs);
+  if (s.schedule == "step") return s.lr * std::pow(s.gamma, static_cast<double>(e / s.step_size));
+  if (s.schedule == "cosine") return s.min_lr + (s.lr - s.min_lr) * 0.5 * (1 + std::cos(M_PI * e / span));
+  if (s.schedule == "plateau") return plateau_lr;
+  return s.lr;
+}
+
+struct EvalResult {
+  double loss = 0;
+  json metrics;
+};
+
+EvalResult evaluate(Built& b, const Split& split, const std::vector<std::string>& classes, int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  b.net->eval();
+  ConfusionMatrix cm(static_cast<int64_t>(classes.size()));
+  double loss_sum = 0;
+  const auto dtype = torch::kFloat;
+  for (int64_t start = 0; start < split.size(); start += batch_size) {
+    const int64_t end = std::min(split.size(), start + batch_size);
+    auto x = split.inputs.slice(0, start, end).to(b.device, dtype);
+    auto y = split.labels.slice(0, start, end).to(b.device);
+    auto logits = b.net->forward(x);
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    cm.add(logits, y);
+  }
+  EvalResult r;
+  r.loss = loss_sum / std::max<int64_t>(1, split.size());
+  r.metrics = cm.to_json(classes);
+  r.metrics["loss"] = r.loss;
+  return r;
+}
+
+bool holds_run(const fs::path& dir) {
+  return fs::exists(dir / "config.yaml") || fs::exists(dir / "metrics.jsonl") || fs::exists(dir / "checkpoints");
+}
+
+fs::path choose_run_dir(const fs::path& wanted, bool resume, bool overwrite) {
+  if (resume) {
+    SPHAERA_CHECK(fs::exists(wanted / "checkpoints" / "last.pt"), "--resume: ", (wanted / "checkpoints/last.pt").string(),
+                  " does not exist (nothing to resume in ", wanted.string(), ")");
+    return wanted;
+  }
+  if (!holds_run(wanted)) return wanted;
+  if (overwrite) {
+    for (const char* name : {"config.yaml", "metrics.jsonl", "summary.json", "checkpoints", "training_curves.png"}) {
+      fs::remove_all(wanted / name);
+    }
+    std::cerr << "run directory " << wanted.string() << " held a run: overwritten (--overwrite)\n";
+    return wanted;
+  }
+  for (int n = 2;; ++n) {
+    fs::path sibling = wanted.string() + "-" + std::to_string(n);
+    if (!holds_run(sibling)) {
+      std::cerr << "run directory " << wanted.string() << " already holds a run: this run goes to "
+                << sibling.string() << " (use --resume or --overwrite to reuse it)\n";
+      return sibling;
+    }
+  }
+}
+
+std::vector<int64_t> rng_state() {
+  auto state = at::detail::getDefaultCPUGenerator().get_state();
+  std::vector<int64_t> out(state.numel());
+  const uint8_t* p = state.data_ptr<uint8_t>();
+  for (int64_t i = 0; i < state.numel(); ++i) out[i] = p[i];
+  return out;
+}
+
+void set_rng_state(const std::vector<int64_t>& bytes) {
+  auto state = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+  uint8_t* p = state.data_ptr<uint8_t>();
+  for (size_t i = 0; i < bytes.size(); ++i) p[i] = static_cast<uint8_t>(bytes[i]);
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(state);
+}
+
+// Loads and normalises the three splits (normalisation from the training split, or as given).
+struct Data {
+  Split train, val, test;
+  data_tools::NormalizationStats norm;
+};
+
+void prepare_synthetic(const DataConfig& d) {
+  if (d.source != "synth-cosmo") return;
+  data_tools::SynthCosmoOptions o;
+  o.out_dir = d.dir;
+  o.nside = d.synth["nside"].get<int64_t>();
+  o.lmax = d.synth["lmax"].get<int64_t>();
+  o.train = d.synth["train"].get<int64_t>();
+  o.val = d.synth["val"].get<int64_t>();
+  o.test = d.synth["test"].get<int64_t>();
+  o.seed = d.synth["seed"].get<uint64_t>();
+  o.noise = d.synth["noise"].get<double>();
+  o.skewness = d.synth["skewness"].get<double>();
+  o.spectrum = d.synth["spectrum"].get<std::string>();
+  auto progress = std::make_shared<Progress>("data: synth-cosmo maps", 2 * (o.train + o.val + o.test));
+  o.progress = [progress](int64_t done, int64_t total) { progress->update(done); };
+  if (data_tools::ensure_synth_cosmo(o)) {
+    progress->finish();
+    std::cerr << "data: generated synthetic cosmology maps in " << d.dir << "\n";
+  } else {
+    std::cerr << "data: reusing " << d.dir << "\n";
+  }
+}
+
+Data load_data(const DataConfig& d, const data_tools::NormalizationStats* given) {
+  prepare_synthetic(d);
+  Data data;
+  data.train = load_split(d.train, d, d.channels, "data.train");
+  data.val = load_split(d.val, d, d.channels, "data.val");
+  data.test = load_split(d.test, d, d.channels, "data.test");
+  data.norm = given != nullptr ? *given : split_statistics(data.train);
+  for (Split* split : {&data.train, &data.val, &data.test}) finalize_split(*split, data.norm, d.normalize);
+  std::cerr << "data: " << data.train.size() << " train, " << data.val.size() << " val, " << data.test.size()
+            << " test samples of " << d.channels << " x " << data.train.inputs.size(2) << " pixels (nside "
+            << d.nside << (d.order > 0 ? ", order " + std::to_string(d.order) + " patches" : ", full sky") << ")\n";
+  return data;
+}
+
+void write_jsonl(const fs::path& path, const std::vector<json>& lines) {
+  std::string text;
+  for (const auto& line : lines) text += line.dump() + "\n";
+  data_tools::write_text_atomic(path.string(), text);
+}
+
+std::vector<json> read_jsonl(const fs::path& path) {
+  std::vector<json> lines;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) lines.push_back(json::parse(line));
+  }
+  return lines;
+}
+
+bool improves(const std::string& monitor, double value, const json& best) {
+  if (best.is_null()) return true;
+  return monitor == "val.loss" ? value < best.get<double>() : value > best.get<double>();
+}
+
+}  // namespace
+
+TrainResult run_training(const TrainRequest& request) {
+  // 1. Validate everything before any work.
+  Config config = Config::load(request.config_path, request.overrides);
+  ExperimentConfig exp = parse_experiment(std::move(config));
+  if (request.threads) exp.threads = *request.threads;
+  const int threads = core::set_num_threads(static_cast<int>(exp.threads));
+  std::cerr << "threads: " << threads << "\n";
+  core::seed_everything(exp.seed);
+  const fs::path run_dir = choose_run_dir(request.out.empty() ? exp.output_dir : request.out, request.resume,
+                                          request.overwrite);
+  exp.config.mutable_tree()["output"]["dir"] = run_dir.string();
+  exp.output_dir = run_dir.string();
+  Built b = build(std::move(exp));
+  const ExperimentConfig& e = b.exp;
+  const SolverConfig& s = e.solver;
+  std::cerr << "model:\n" << b.net->summary();
+
+  // 2. Resume state, if any, must describe the same experiment.
+  json state;
+  if (request.resume) {
+    state = read_checkpoint_meta((run_dir / "checkpoints" / "last.pt").string());
+    const json& old = state["config"];
+    SPHAERA_CHECK(old["model"] == e.config.tree()["model"] && old["data"] == e.config.tree()["data"],
+                  "--resume: the config's data or model section differs from the run in ", run_dir.string());
+  }
+
+  // 3. Data.
+  data_tools::NormalizationStats stored;
+  if (request.resume) stored = data_tools::NormalizationStats::from_json(state["normalization"]);
+  Data data = load_data(e.data, request.resume ? &stored : nullptr);
+
+  // 4. Run directory and trainer state.
+  fs::create_directories(run_dir / "checkpoints");
+  data_tools::write_text_atomic((run_dir / "config.yaml").string(), e.config.to_yaml());
+  auto optimizer = make_optimizer(s, b.net);
+  int64_t first_epoch = 0;
+  int64_t step = 0;
+  json best = nullptr;
+  int64_t best_epoch = -1;
+  int64_t stale_epochs = 0;
+  double plateau_lr = s.lr;
+  std::vector<json> history;
+  if (request.resume) {
+    load_checkpoint_state((run_dir / "checkpoints" / "last.pt").string(), *b.net, optimizer.get());
+    first_epoch = state["epoch"].get<int64_t>() + 1;
+    step = state["step"].get<int64_t>();
+    best = state["best"];
+    best_epoch = state["best_epoch"].get<int64_t>();
+    stale_epochs = state["stale_epochs"].get<int64_t>();
+    plateau_lr = state["plateau_lr"].get<double>();
+    set_rng_state(state["rng"].get<std::vector<int64_t>>());
+    for (auto& line : read_jsonl(run_dir / "metrics.jsonl")) {
+      if (line.value("epoch", int64_t{-1}) < first_epoch) history.push_back(line);
+    }
+    std::cerr << "resuming " << run_dir.string() << " after epoch " << first_epoch << "\n";
+  }
+  auto meta_for = [&](int64_t epoch) {
+    json meta;
+    meta["format_version"] = kCheckpointFormatVersion;
+    meta["config"] = e.config.tree();
+    meta["epoch"] = epoch;
+    meta["step"] = step;
+    meta["best"] = best;
+    meta["best_epoch"] = best_epoch;
+    meta["stale_epochs"] = stale_epochs;
+    meta["plateau_lr"] = plateau_lr;
+    meta["normalization"] = data.norm.to_json();
+    meta["classes"] = e.data.classes;
+    meta["channels"] = e.data.channels;
+    meta["grid"] = b.grid->key();
+    meta["rng"] = rng_state();
+    return meta;
+  };
+
+  // 5. Epochs.
+  const int64_t n = data.train.size();
+  const int64_t batches = (n + e.data.batch_size - 1) / e.data.batch_size;
+  const auto wall_start = std::chrono::steady_clock::now();
+  for (int64_t epoch = first_epoch; epoch < s.epochs; ++epoch) {
+    const double lr = scheduled_lr(s, epoch, plateau_lr);
+    set_lr(*optimizer, lr);
+    b.net->train();
+    // Per-epoch generators: a resumed run draws exactly what an uninterrupted one would.
+    std::mt19937_64 shuffle_rng(e.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    std::vector<int64_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), shuffle_rng);
+    auto noise_gen = at::make_generator<at::CPUGeneratorImpl>(e.seed * 7919ULL + static_cast<uint64_t>(epoch) + 1);
+    Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(s.epochs), batches);
+    double loss_sum = 0;
+    int64_t right = 0;
+    for (int64_t bi = 0; bi < batches; ++bi) {
+      const int64_t start = bi * e.data.batch_size;
+      const int64_t end = std::min(n, start + e.data.batch_size);
+      auto idx = torch::from_blob(order.data() + start, {end - start}, torch::kLong).clone();
+      auto x = data.train.inputs.index_select(0, idx);
+      if (e.data.augment_noise > 0) {
+        x = x + e.data.augment_noise * at::randn(x.sizes(), noise_gen, x.options());
+        x.masked_fill_(data.train.valid.index_select(0, idx).logical_not(), 0.0f);
+      }
+      x = x.to(b.device);
+      auto y = data.train.labels.index_select(0, idx).to(b.device);
+      auto logits = b.net->forward(x);
+      auto loss = torch::nn::functional::cross_entropy(logits, y);
+      optimizer->zero_grad();
+      loss.backward();
+      optimizer->step();
+      ++step;
+      loss_sum += loss.item<double>() * (end - start);
+      right += logits.argmax(1).eq(y).sum().item<int64_t>();
+      std::ostringstream status;
+      status.precision(4);
+      status << "loss " << loss_sum / end << " acc " << static_cast<double>(right) / end;
+      progress.update(bi + 1, status.str());
+    }
+    const double train_loss = loss_sum / n;
+    const double train_acc = static_cast<double>(right) / n;
+    auto val = evaluate(b, data.val, e.data.classes, e.data.batch_size);
+    const double monitored = s.monitor == "val.loss" ? val.loss : val.metrics["accuracy"].get<double>();
+    std::ostringstream status;
+    status.precision(4);
+    status << "lr " << lr << " train loss " << train_loss << " acc " << train_acc << " | val loss " << val.loss
+           << " acc " << val.metrics["accuracy"].get<double>();
+    progress.finish(status.str());
+
+    const bool better = improves(s.monitor, monitored, best);
+    if (better) {
+      best = monitored;
+      best_epoch = epoch;
+      stale_epochs = 0;
+    } else {
+      ++stale_epochs;
+      if (s.schedule == "plateau" && epoch >= s.warmup_epochs && stale_epochs % s.plateau_patience == 0) {
+        plateau_lr = std::max(s.min_lr, plateau_lr * s.gamma);
+      }
+    }
+    json line;
+    line["epoch"] = epoch;
+    line["lr"] = lr;
+    line["train"] = {{"loss", train_loss}, {"accuracy", train_acc}};
+    line["val"] = val.metrics;
+    line["seconds"] = progress.elapsed_seconds();
+    history.push_back(line);
+    write_jsonl(run_dir / "metrics.jsonl", history);
+    const json meta = meta_for(epoch);
+    if (better) save_checkpoint((run_dir / "checkpoints" / "best.pt").string(), *b.net, nullptr, meta);
+    if (s.checkpoint_every > 0 && (epoch + 1) % s.checkpoint_every == 0) {
+      save_checkpoint((run_dir / "checkpoints" / ("epoch_" + std::to_string(epoch + 1) + ".pt")).string(), *b.net,
+                      optimizer.get(), meta);
+    }
+    save_checkpoint((run_dir / "checkpoints" / "last.pt").string(), *b.net, optimizer.get(), meta);
+    if (s.early_stopping_patience > 0 && stale_epochs >= s.early_stopping_patience) {
+      std::cerr << "early stopping: " << s.monitor << " did not improve for " << stale_epochs << " epochs\n";
+      break;
+    }
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+
+  // 6. Test with the best weights.
+  if (fs::exists(run_dir / "checkpoints" / "best.pt")) {
+    load_checkpoint_state((run_dir / "checkpoints" / "best.pt").string(), *b.net, nullptr);
+  }
+  auto test = evaluate(b, data.test, e.data.classes, e.data.batch_size);
+  json summary;
+  summary["test"] = test.metrics;
+  summary["best_epoch"] = best_epoch;
+  summary["best_" + std::string(s.monitor == "val.loss" ? "val_loss" : "val_accuracy")] = best;
+  summary["epochs_run"] = history.empty() ? 0 : history.back()["epoch"].get<int64_t>() + 1;
+  summary["train_seconds_this_session"] = wall;
+  summary["threads"] = threads;
+  summary["run_dir"] = run_dir.string();
+  data_tools::write_text_atomic((run_dir / "summary.json").string(), summary.dump(2) + "\n");
+  std::cout << "test accuracy: " << test.metrics["accuracy"].get<double>() << " (" << test.metrics["samples"]
+            << " samples, best epoch " << best_epoch + 1 << ")\n"
+            << "run directory: " << run_dir.string() << "\n";
+  return {run_dir.string(), summary};
+}
+
+json run_evaluation(const EvalRequest& request) {
+  const json meta = read_checkpoint_meta(request.checkpoint);
+  Config config = Config::from_json(meta["config"], request.checkpoint + " (stored config)");
+  ExperimentConfig exp = parse_experiment(std::move(config));
+  if (request.threads) exp.threads = *request.threads;
+  std::cerr << "threads: " << core::set_num_threads(static_cast<int>(exp.threads)) << "\n";
+  Built b = build(std::move(exp));
+  load_checkpoint_state(request.checkpoint, *b.net, nullptr);
+  const auto norm = data_tools::NormalizationStats::from_json(meta["normalization"]);
+  const DataConfig& d = b.exp.data;
+  std::string manifest = request.manifest;
+  if (manifest.empty()) {
+    prepare_synthetic(d);
+    manifest = d.test;
+  }
+  Split split = load_split(manifest, d, d.channels, manifest);
+  finalize_split(split, norm, d.normalize);
+  auto result = evaluate(b, split, d.classes, d.batch_size);
+  json out = result.metrics;
+  out["manifest"] = manifest;
+  out["checkpoint"] = request.checkpoint;
+  return out;
+}
+
+}  // namespace sphaera::train

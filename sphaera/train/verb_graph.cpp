@@ -1,0 +1,143 @@
+// `sphaera graph`: build a DeepSphere graph Laplacian on a HEALPix grid, report its size, time and memory, and
+// optionally export it (Matrix Market) and bound its largest eigenvalue.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "sphaera/core/check.h"
+#include "sphaera/data_tools/matrix_market.h"
+#include "sphaera/train/cli.h"
+#include "sphaera/transforms/graph.h"
+#include "sphaera/transforms/healpix_grid.h"
+
+namespace sphaera::train {
+
+namespace {
+
+struct GraphArgs {
+  int64_t nside = 0;
+  int k = 8;
+  bool k_given = false;
+  std::string laplacian;
+  std::string construction = "v2";
+  double kernel_width = 0;
+  std::string out;
+  bool symmetric = false;
+  bool lmax = false;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string gigabytes(double bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f GB", bytes / 1e9);
+  return text;
+}
+
+double peak_rss_bytes() {
+  struct rusage usage {};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) * 1024.0;  // kilobytes on Linux
+}
+
+void run_graph(const GraphArgs& a, int threads) {
+  apply_threads(threads);
+  transforms::check_nside(a.nside, "--nside");
+  transforms::GraphOptions options;
+  options.construction = transforms::parse_graph_construction(a.construction);
+  if (options.construction == transforms::GraphConstruction::kV1) {
+    SPHAERA_CHECK(!a.k_given || a.k == 8, "--k: construction v1 links the 8 HEALPix neighbours; k must be 8 or "
+                  "absent, got ", a.k);
+    SPHAERA_CHECK(a.kernel_width == 0, "--kernel-width: only for construction v2");
+  } else {
+    SPHAERA_CHECK(a.k >= 1, "--k: must be ≥ 1, got ", a.k);
+    options.k = a.k;
+    if (a.kernel_width > 0) {
+      options.kernel_width = a.kernel_width;
+    } else {
+      transforms::v2_kernel_width(a.nside, a.k);  // fails early, listing the valid k
+    }
+  }
+  if (!a.laplacian.empty()) options.laplacian = transforms::parse_laplacian_kind(a.laplacian);
+
+  transforms::HealpixGrid grid(a.nside);
+  std::cerr << "building the " << options.key() << " graph on " << grid.key() << "...\n";
+  const auto start = std::chrono::steady_clock::now();
+  const core::CsrMatrix l = transforms::graph_laplacian(grid, options);
+  const double build_seconds = seconds_since(start);
+
+  std::printf("graph: %s on %s, Laplacian not rescaled, NEST order\n", options.key().c_str(), grid.key().c_str());
+  std::printf("vertices: %lld\n", static_cast<long long>(l.rows()));
+  std::printf("non-zeros: %lld (%.2f per row, diagonal included)\n", static_cast<long long>(l.nnz()),
+              static_cast<double>(l.nnz()) / static_cast<double>(l.rows()));
+  std::printf("types: int64 row pointers, int32 column indices, float64 values (%s)\n",
+              gigabytes(static_cast<double>(l.storage_bytes())).c_str());
+  std::printf("build time: %.3f s\n", build_seconds);
+  std::printf("peak memory: %s (maximum resident set)\n", gigabytes(peak_rss_bytes()).c_str());
+  std::fflush(stdout);
+
+  if (a.lmax) {
+    const auto t = std::chrono::steady_clock::now();
+    const double bound = transforms::largest_eigenvalue_bound(l);
+    std::printf("lmax bound: %.17g (%.3f s; Lanczos, deterministic, within 1%% above the largest eigenvalue)\n",
+                bound, seconds_since(t));
+    std::fflush(stdout);
+  }
+  if (!a.out.empty()) {
+    std::cerr << "writing " << a.out << "...\n";
+    const auto t = std::chrono::steady_clock::now();
+    data_tools::MatrixMarketOptions mm;
+    mm.symmetry = a.symmetric ? data_tools::MatrixMarketSymmetry::kSymmetric : data_tools::MatrixMarketSymmetry::kGeneral;
+    std::ostringstream comment;
+    comment << "sphaera graph: " << options.key() << " Laplacian on " << grid.key()
+            << " (NEST order, not rescaled)";
+    mm.comment = comment.str();
+    data_tools::write_matrix_market(a.out, l, mm);
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(a.out, ec);
+    std::printf("wrote: %s (%s, %.3f s)\n", a.out.c_str(), gigabytes(ec ? 0.0 : static_cast<double>(size)).c_str(),
+                seconds_since(t));
+    std::printf("peak memory: %s (maximum resident set)\n", gigabytes(peak_rss_bytes()).c_str());
+  }
+}
+
+}  // namespace
+
+void add_graph_verb(CLI::App& app) {
+  auto* verb = app.add_subcommand(
+      "graph",
+      "Build a DeepSphere graph Laplacian on a full-sky HEALPix grid (NEST): print its size, build time and peak "
+      "memory; export it as Matrix Market with --out");
+  auto args = std::make_shared<GraphArgs>();
+  verb->add_option("--nside", args->nside, "HEALPix nside (a power of two, 1 to 8192)")->required();
+  verb->add_option_function<int>(
+          "--k",
+          [args](const int& k) {
+            args->k = k;
+            args->k_given = true;
+          },
+          "Neighbours per vertex for v2: 8, 20, 40 or 60 (default 8; any k with --kernel-width)");
+  verb->add_option("--laplacian", args->laplacian,
+                   "combinatorial (D - W) or normalized (I - D^-1/2 W D^-1/2); default: combinatorial for v2, "
+                   "normalized for v1");
+  verb->add_option("--construction", args->construction,
+                   "v2: k nearest neighbours, published kernel widths (Defferrard et al. 2020, default); "
+                   "v1: the 8 HEALPix neighbours (Perraudin et al. 2019)");
+  verb->add_option("--kernel-width", args->kernel_width, "Kernel width sigma for v2 (default: the published table)");
+  verb->add_option("--out", args->out, "Write the Laplacian (NEST order, not rescaled) to this Matrix Market file");
+  verb->add_flag("--symmetric", args->symmetric, "With --out: write the lower triangle only (symmetric format)");
+  verb->add_flag("--lmax", args->lmax, "Also compute the deterministic upper bound of the largest eigenvalue");
+  int& threads = add_threads_option(*verb);
+  verb->callback([args, &threads] { run_graph(*args, threads); });
+}
+
+}  // namespace sphaera::train

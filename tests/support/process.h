@@ -1,0 +1,18 @@
+#pragma once
+/// Runs a shell command (the built `sphaera` CLI in tests) and captures its exit code and output.
+#include <string>
+
+namespace sphaera::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  ///< standard output
+  std::string err;  ///< standard error
+};
+
+CommandResult run_command(const std::string& command);
+
+/// Path of the built `sphaera` executable.
+std::string cli_path();
+
+}  // namespace sphaera::testing

@@ -1,0 +1,251 @@
+#include "sphaera/train/trainer.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "sphaera/core/check.h"
+#include "sphaera/data_tools/healpix_fits.h"
+#include "sphaera/data_tools/manifest.h"
+#include "sphaera/models/registry.h"
+#include "sphaera/train/checkpoint.h"
+#include "sphaera/train/config.h"
+#include "sphaera/train/experiment.h"
+#include "sphaera/transforms/healpix_grid.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// A scratch directory per test, removed afterwards; tests run with it as the working directory.
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    old_cwd_ = fs::current_path();
+    dir_ = fs::temp_directory_path() /
+           ("sphaera_trainer_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    fs::current_path(dir_);
+  }
+  void TearDown() override {
+    fs::current_path(old_cwd_);
+    fs::remove_all(dir_);
+  }
+  void write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
+
+  // A small but complete experiment: nside 8 maps, 12 patches each, 2 epochs, constant learning rate.
+  std::string tiny_config(const std::string& data_section = "") {
+    const std::string data = data_section.empty() ? R"(data:
+  source: synth-cosmo
+  dir: synth
+  nside: 8
+  order: 1
+  synth: {train: 4, val: 2, test: 2, seed: 5}
+  batch_size: 8
+)"
+                                                  : data_section;
+    return "seed: 1\nthreads: 1\n" + data + R"(model:
+  graph: {construction: v2, k: 8}
+  layers:
+    - {type: deepsphere_classifier, variant: fcn, channels: [4, 4], K: 3}
+solver:
+  optimizer: {type: adam, lr: 0.01}
+  epochs: 2
+  checkpoint_every: 1
+output:
+  dir: run
+)";
+  }
+
+  fs::path old_cwd_;
+  fs::path dir_;
+};
+
+std::vector<json> jsonl(const fs::path& path) {
+  std::vector<json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(json::parse(line));
+  return out;
+}
+
+// The model weights and buffers of a checkpoint as one flat float64 tensor (for exact comparisons),
+// loaded the way eval loads them: into the network its stored config describes.
+at::Tensor weights_of(const std::string& checkpoint) {
+  const auto meta = sphaera::train::read_checkpoint_meta(checkpoint);
+  const auto exp = sphaera::train::parse_experiment(sphaera::train::Config::from_json(meta["config"], checkpoint));
+  sphaera::models::ModelInputs inputs;
+  inputs.grid = sphaera::transforms::HealpixGrid::patch(exp.data.nside, exp.data.order, 0);
+  inputs.in_channels = exp.data.channels;
+  inputs.num_classes = static_cast<int64_t>(exp.data.classes.size());
+  auto net = sphaera::models::build_network(exp.model, inputs);
+  sphaera::train::load_checkpoint_state(checkpoint, *net, nullptr);
+  std::vector<at::Tensor> parts;
+  for (const auto& p : net->parameters()) parts.push_back(p.detach().flatten().to(torch::kDouble));
+  for (const auto& b : net->buffers()) parts.push_back(b.detach().flatten().to(torch::kDouble));
+  return torch::cat(parts);
+}
+
+TEST_F(TrainerTest, WritesACompleteRunDirectory) {
+  write("exp.yaml", tiny_config());
+  sphaera::train::TrainRequest request;
+  request.config_path = "exp.yaml";
+  const auto result = sphaera::train::run_training(request);
+  EXPECT_EQ(result.run_dir, "run");
+  for (const char* f : {"run/config.yaml", "run/metrics.jsonl", "run/summary.json", "run/checkpoints/last.pt",
+                        "run/checkpoints/best.pt", "run/checkpoints/epoch_1.pt", "run/checkpoints/epoch_2.pt",
+                        "synth/train.csv"}) {
+    EXPECT_TRUE(fs::exists(f)) << f;
+  }
+  const auto lines = jsonl("run/metrics.jsonl");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[1]["epoch"], 1);
+  EXPECT_TRUE(lines[1]["val"].contains("confusion"));
+  json summary;
+  std::ifstream("run/summary.json") >> summary;
+  const double accuracy = summary["test"]["accuracy"].get<double>();
+  EXPECT_GE(accuracy, 0.0);
+  EXPECT_LE(accuracy, 1.0);
+  EXPECT_EQ(summary["test"]["samples"], 2 * 2 * 12);  // 2 maps per class, 12 patches each
+  // The checkpoint carries everything eval needs, and eval reproduces the summary's test metrics.
+  const auto meta = sphaera::train::read_checkpoint_meta("run/checkpoints/best.pt");
+  EXPECT_EQ(meta["classes"], json::array({"gaussian", "lognormal"}));
+  EXPECT_EQ(meta["config"]["solver"]["epochs"], 2);
+  sphaera::train::EvalRequest eval;
+  eval.checkpoint = "run/checkpoints/best.pt";
+  const auto metrics = sphaera::train::run_evaluation(eval);
+  EXPECT_DOUBLE_EQ(metrics["accuracy"].get<double>(), accuracy);
+  EXPECT_NEAR(metrics["loss"].get<double>(), summary["test"]["loss"].get<double>(), 1e-6);
+}
+
+TEST_F(TrainerTest, ResumingContinuesExactlyWhereTheRunStopped) {
+  write("exp.yaml", tiny_config());
+  sphaera::train::TrainRequest full;
+  full.config_path = "exp.yaml";
+  full.out = "full";
+  sphaera::train::run_training(full);
+
+  sphaera::train::TrainRequest first = full;
+  first.out = "split";
+  first.overrides = {"solver.epochs=1"};
+  sphaera::train::run_training(first);
+  sphaera::train::TrainRequest rest = full;
+  rest.out = "split";
+  rest.resume = true;
+  sphaera::train::run_training(rest);
+
+  const auto a = weights_of("full/checkpoints/last.pt");
+  const auto b = weights_of("split/checkpoints/last.pt");
+  ASSERT_EQ(a.numel(), b.numel());
+  EXPECT_TRUE(torch::equal(a, b)) << "max difference " << (a - b).abs().max().item<double>();
+  const auto la = jsonl("full/metrics.jsonl");
+  const auto lb = jsonl("split/metrics.jsonl");
+  ASSERT_EQ(lb.size(), 2u);
+  EXPECT_EQ(la[1]["val"], lb[1]["val"]);
+}
+
+TEST_F(TrainerTest, AnExistingRunIsNeverOverwrittenSilently) {
+  write("exp.yaml", tiny_config());
+  sphaera::train::TrainRequest request;
+  request.config_path = "exp.yaml";
+  request.overrides = {"solver.epochs=1"};
+  EXPECT_EQ(sphaera::train::run_training(request).run_dir, "run");
+  EXPECT_EQ(sphaera::train::run_training(request).run_dir, "run-2");
+  request.overwrite = true;
+  EXPECT_EQ(sphaera::train::run_training(request).run_dir, "run");
+  EXPECT_FALSE(fs::exists("run-3"));
+}
+
+TEST_F(TrainerTest, SameSeedGivesTheSameRun) {
+  write("exp.yaml", tiny_config());
+  sphaera::train::TrainRequest request;
+  request.config_path = "exp.yaml";
+  request.overrides = {"solver.epochs=1"};
+  request.out = "a";
+  sphaera::train::run_training(request);
+  request.out = "b";
+  sphaera::train::run_training(request);
+  EXPECT_TRUE(torch::equal(weights_of("a/checkpoints/last.pt"), weights_of("b/checkpoints/last.pt")));
+}
+
+// Maps written by the test itself: a manifest data set with controllable defects.
+class ManifestDataTest : public TrainerTest {
+ protected:
+  void make_maps(int64_t nside, bool with_nan) {
+    std::ostringstream csv;
+    csv << "input,label\n";
+    for (int i = 0; i < 4; ++i) {
+      auto map = torch::randn({12 * nside * nside}, torch::kDouble) + (i % 2);
+      if (with_nan && i == 1) map[3] = std::nan("");
+      const std::string name = "map" + std::to_string(i) + ".fits";
+      sphaera::data_tools::write_healpix_map((dir_ / name).string(), map);
+      csv << name << "," << (i % 2) << "\n";
+    }
+    write("maps.csv", csv.str());
+  }
+  std::string manifest_data(const std::string& extra = "") {
+    return "data:\n  source: manifest\n  train: maps.csv\n  val: maps.csv\n  test: maps.csv\n  nside: 8\n"
+           "  order: 1\n  classes: [low, high]\n" + extra;
+  }
+  std::string error_of_training() {
+    sphaera::train::TrainRequest request;
+    request.config_path = "exp.yaml";
+    request.overrides = {"solver.epochs=1"};
+    try {
+      sphaera::train::run_training(request);
+    } catch (const sphaera::core::InvalidArgument& e) {
+      return e.what();
+    }
+    return "";
+  }
+};
+
+TEST_F(ManifestDataTest, TrainsFromFitsMapsListedInAManifest) {
+  make_maps(8, false);
+  write("exp.yaml", tiny_config(manifest_data()));
+  EXPECT_EQ(error_of_training(), "");
+  EXPECT_TRUE(fs::exists("run/summary.json"));
+}
+
+TEST_F(ManifestDataTest, NanPixelsAreAnErrorUnlessMasked) {
+  make_maps(8, true);
+  write("exp.yaml", tiny_config(manifest_data()));
+  const auto message = error_of_training();
+  EXPECT_NE(message.find("map1.fits"), std::string::npos) << message;
+  EXPECT_NE(message.find("NaN or UNSEEN"), std::string::npos) << message;
+  write("exp.yaml", tiny_config(manifest_data("  mask_invalid: true\n")));
+  EXPECT_EQ(error_of_training(), "");
+}
+
+TEST_F(ManifestDataTest, MapsOfAnotherNsideAreRejected) {
+  make_maps(16, false);
+  write("exp.yaml", tiny_config(manifest_data()));
+  const auto message = error_of_training();
+  EXPECT_NE(message.find("map0.fits"), std::string::npos) << message;
+  EXPECT_NE(message.find("16"), std::string::npos) << message;
+}
+
+TEST_F(ManifestDataTest, LabelsOutsideTheClassListAreRejected) {
+  make_maps(8, false);
+  write("maps.csv", "input,label\nmap0.fits,0\nmap1.fits,2\n");
+  write("exp.yaml", tiny_config(manifest_data()));
+  EXPECT_NE(error_of_training().find("label 2 is outside [0, 2)"), std::string::npos);
+}
+
+TEST_F(ManifestDataTest, ModelErrorsPointAtTheConfigLine) {
+  make_maps(8, false);
+  auto config = tiny_config(manifest_data());
+  config.replace(config.find("K: 3"), 4, "K: 0");
+  write("exp.yaml", config);
+  const auto message = error_of_training();
+  EXPECT_EQ(message.rfind("exp.yaml:", 0), 0u) << message;
+  EXPECT_NE(message.find("model.layers[0]"), std::string::npos) << message;
+}
+
+}  // namespace
