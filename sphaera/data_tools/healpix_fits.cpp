@@ -2,14 +2,13 @@
 
 #include <fitsio.h>
 #include <healpix_base.h>
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "sphaera/core/check.h"
 #include "sphaera/data_tools/atomic_file.h"
@@ -136,17 +135,17 @@ void open_map(const std::string& path, OpenMap& m) {
     long repeat = 0, width = 0;
     fits_get_eqcoltype(f, c, &type, &repeat, &width, &status);
     SPHAERA_CHECK(status == 0, path, ": column ", c, ": ", fits_error(status));
-    SPHAERA_CHECK(type > 0 && type != TSTRING && type != TLOGICAL && type != TBIT && type != TCOMPLEX &&
-                      type != TDBLCOMPLEX,
-                  path, ": column ", c, " is not a real numeric column (FITS type code ", type, ")");
+    SPHAERA_CHECK(
+        type > 0 && type != TSTRING && type != TLOGICAL && type != TBIT && type != TCOMPLEX && type != TDBLCOMPLEX,
+        path, ": column ", c, " is not a real numeric column (FITS type code ", type, ")");
     const int64_t n = static_cast<int64_t>(rows) * repeat;
     if (c == 1) m.npix = n;
     SPHAERA_CHECK(n == m.npix, path, ": column ", c, " holds ", n, " values, column 1 holds ", m.npix);
   }
   m.nside = nside_of_npix(m.npix, path + ": table");
   if (auto nside_key = read_integer_key(f, "NSIDE", path)) {
-    SPHAERA_CHECK(*nside_key == m.nside, path, ": header says NSIDE = ", *nside_key, " but the table holds ",
-                  m.npix, " pixels (nside ", m.nside, ")");
+    SPHAERA_CHECK(*nside_key == m.nside, path, ": header says NSIDE = ", *nside_key, " but the table holds ", m.npix,
+                  " pixels (nside ", m.nside, ")");
   }
 }
 
@@ -196,8 +195,7 @@ at::Tensor read_healpix_map(const std::string& path, std::optional<int64_t> expe
   OpenMap m;
   open_map(path, m);
   if (expected_nside) {
-    SPHAERA_CHECK(m.nside == *expected_nside, path, ": map has nside ", m.nside, ", expected nside ",
-                  *expected_nside);
+    SPHAERA_CHECK(m.nside == *expected_nside, path, ": map has nside ", m.nside, ", expected nside ", *expected_nside);
   }
   if (column) {
     SPHAERA_CHECK(*column >= 0 && *column < m.columns, path, ": column ", *column, " does not exist (the map has ",
@@ -211,8 +209,8 @@ at::Tensor read_healpix_map(const std::string& path, std::optional<int64_t> expe
     double null_value = std::nan("");  // undefined values (NaN, TNULL) come back as NaN
     fits_read_col(m.file.get(), TDOUBLE, first + c, 1, 1, m.npix, &null_value, out[c].data_ptr<double>(), &anynul,
                   &status);
-    SPHAERA_CHECK(status == 0, path, ": cannot read column ", first + c, " (truncated or corrupt file?): ",
-                  fits_error(status));
+    SPHAERA_CHECK(status == 0, path, ": cannot read column ", first + c,
+                  " (truncated or corrupt file?): ", fits_error(status));
   }
   out.masked_fill_(invalid_pixel_mask(out), std::nan(""));
   if (!m.nest) out = out.index_select(1, nest_to_ring_index(m.nside));
@@ -238,9 +236,9 @@ void write_healpix_map(const std::string& path, const at::Tensor& nest_map, bool
   const int64_t channels = maps.size(0);
   SPHAERA_CHECK(channels >= 1 && channels <= 999, path, ": cannot write ", channels, " columns (1 to 999)");
 
-  const bool float32 = precision == MapPrecision::kFloat32 ||
-                       (precision == MapPrecision::kAuto && maps.is_floating_point() &&
-                        maps.scalar_type() != torch::kDouble);
+  const bool float32 =
+      precision == MapPrecision::kFloat32 ||
+      (precision == MapPrecision::kAuto && maps.is_floating_point() && maps.scalar_type() != torch::kDouble);
   auto data = maps.detach().to(torch::kCPU, torch::kDouble);
   if (!write_nest_order) data = data.index_select(1, ring_to_nest_index(nside));
   data = data.masked_fill(data.isnan(), kUnseen);

@@ -8,11 +8,11 @@
 /// Missing pixels: HEALPix marks them with UNSEEN = -1.6375e30 (healpy's convention), other tools with NaN.
 /// The reader turns both into NaN; the writer turns NaN into UNSEEN (and sets BAD_DATA), so that healpy and
 /// HEALPix tools treat them as missing. invalid_pixel_mask() finds both.
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
-
-#include <ATen/core/Tensor.h>
 
 namespace sphaera::data_tools {
 

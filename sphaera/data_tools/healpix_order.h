@@ -1,8 +1,8 @@
 #pragma once
 /// HEALPix pixel-order permutations for full-sky maps (HEALPix C++, no grid object needed).
-#include <cstdint>
-
 #include <ATen/core/Tensor.h>
+
+#include <cstdint>
 
 namespace sphaera::data_tools {
 

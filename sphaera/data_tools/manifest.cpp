@@ -145,13 +145,14 @@ std::vector<ManifestEntry> read_manifest(const std::string& path) {
   }
   const size_t header_size = fields.size();
   for (const char* required : {"input", "label"}) {
-    SPHAERA_CHECK(column.count(required), path, ":", record_line, ": the header has no '", required,
-                  "' column (header: '", [&] {
-                    std::string h;
-                    for (size_t i = 0; i < fields.size(); ++i) h += (i ? "," : "") + fields[i];
-                    return h;
-                  }(),
-                  "'; expected input,label[,variable,time])");
+    SPHAERA_CHECK(
+        column.count(required), path, ":", record_line, ": the header has no '", required, "' column (header: '",
+        [&] {
+          std::string h;
+          for (size_t i = 0; i < fields.size(); ++i) h += (i ? "," : "") + fields[i];
+          return h;
+        }(),
+        "'; expected input,label[,variable,time])");
   }
   auto optional_column = [&](const char* name) -> std::optional<size_t> {
     auto it = column.find(name);

@@ -1,10 +1,10 @@
 #include "sphaera/data_tools/normalization.h"
 
+#include <torch/torch.h>
+
 #include <cmath>
 #include <limits>
-
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "sphaera/core/check.h"
 #include "sphaera/data_tools/healpix_fits.h"
@@ -13,8 +13,13 @@
 namespace sphaera::data_tools {
 
 nlohmann::json NormalizationStats::to_json() const {
-  return {{"channels", channels()}, {"maps", maps}, {"count", count}, {"mean", mean},
-          {"std", std},             {"min", min},   {"max", max}};
+  return {{"channels", channels()},
+          {"maps", maps},
+          {"count", count},
+          {"mean", mean},
+          {"std", std},
+          {"min", min},
+          {"max", max}};
 }
 
 NormalizationStats NormalizationStats::from_json(const nlohmann::json& j) {
@@ -63,9 +68,10 @@ void NormalizationAccumulator::add(const at::Tensor& map, const at::Tensor& vali
   SPHAERA_CHECK(map.defined() && map.dim() >= 1 && map.dim() <= 3,
                 "normalisation: a map must be [npix], [C, npix] or [B, C, npix], got ",
                 map.defined() ? map.sizes() : at::IntArrayRef{});
-  SPHAERA_CHECK(!valid_mask.defined() || (valid_mask.sizes() == map.sizes() && valid_mask.scalar_type() == torch::kBool),
-                "normalisation: the validity mask must be bool with the map's shape ", map.sizes(), ", got ",
-                valid_mask.sizes(), " ", valid_mask.scalar_type());
+  SPHAERA_CHECK(
+      !valid_mask.defined() || (valid_mask.sizes() == map.sizes() && valid_mask.scalar_type() == torch::kBool),
+      "normalisation: the validity mask must be bool with the map's shape ", map.sizes(), ", got ", valid_mask.sizes(),
+      " ", valid_mask.scalar_type());
   // [C, npix] views of the values and of the mask: a batch [B, C, npix] becomes [C, B·npix].
   auto as_channels = [](at::Tensor t) {
     if (t.dim() == 1) return t.unsqueeze(0);
@@ -159,7 +165,8 @@ at::Tensor normalize(const at::Tensor& maps, const NormalizationStats& stats) {
     mean = mean.unsqueeze(-1);
     inv = inv.unsqueeze(-1);
   }
-  return (maps - mean) * inv;
+  auto out = (maps - mean) * inv;
+  return out.masked_fill(invalid_pixel_mask(maps), std::numeric_limits<double>::quiet_NaN());
 }
 
 }  // namespace sphaera::data_tools

@@ -2,14 +2,14 @@
 /// Normalisation statistics: per-channel mean and standard deviation over a set of maps, ignoring missing
 /// (NaN / UNSEEN) pixels, accumulated in float64 with Chan et al.'s pairwise update (stable for many
 /// large maps).
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
-#include <nlohmann/json_fwd.hpp>
 
 namespace sphaera::data_tools {
 
@@ -58,7 +58,8 @@ NormalizationStats manifest_normalization(const std::string& manifest, std::opti
                                           const std::function<void(int64_t, int64_t)>& progress = {});
 
 /// (x − mean) / std per channel (the channel dimension is −2 for [.., C, npix], or a single channel for
-/// [npix]); channels whose std is 0 are only centred. NaN pixels stay NaN. Same dtype and device as `maps`.
+/// [npix]); channels whose std is 0 are only centred. NaN and UNSEEN pixels become NaN. Same dtype and device as
+/// `maps`.
 at::Tensor normalize(const at::Tensor& maps, const NormalizationStats& stats);
 
 }  // namespace sphaera::data_tools

@@ -3,14 +3,13 @@
 #include <cairo.h>
 #include <healpix_base.h>
 #include <pointing.h>
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 #include <memory>
-
-#include <torch/torch.h>
 
 #include "sphaera/core/check.h"
 #include "sphaera/data_tools/atomic_file.h"
@@ -24,8 +23,8 @@ constexpr double kPi = 3.14159265358979323846;
 
 // Viridis (matplotlib's default colour map) sampled at 9 evenly spaced points, interpolated linearly:
 // within a few units of 8-bit RGB of the full table.
-constexpr uint8_t kViridis[9][3] = {{68, 1, 84},    {71, 45, 123},  {59, 82, 139},  {44, 114, 142}, {33, 145, 140},
-                                    {40, 174, 128}, {94, 201, 98},  {173, 220, 48}, {253, 231, 37}};
+constexpr uint8_t kViridis[9][3] = {{68, 1, 84},    {71, 45, 123}, {59, 82, 139},  {44, 114, 142}, {33, 145, 140},
+                                    {40, 174, 128}, {94, 201, 98}, {173, 220, 48}, {253, 231, 37}};
 
 struct SurfaceDeleter {
   void operator()(cairo_surface_t* s) const { cairo_surface_destroy(s); }
@@ -85,10 +84,10 @@ Surface render_surface(const at::Tensor& nest_map, const RenderOptions& options)
                 "render: the colour scale needs min < max, got min ", lo, " and max ", hi);
 
   const MollweideLayout L = mollweide_layout(options.width);
-  Surface surface(cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(L.width),
-                                             static_cast<int>(L.height)));
-  SPHAERA_CHECK(cairo_surface_status(surface.get()) == CAIRO_STATUS_SUCCESS, "render: cannot create a ", L.width,
-                " x ", L.height, " image");
+  Surface surface(
+      cairo_image_surface_create(CAIRO_FORMAT_RGB24, static_cast<int>(L.width), static_cast<int>(L.height)));
+  SPHAERA_CHECK(cairo_surface_status(surface.get()) == CAIRO_STATUS_SUCCESS, "render: cannot create a ", L.width, " x ",
+                L.height, " image");
   cairo_surface_flush(surface.get());
   unsigned char* data = cairo_image_surface_get_data(surface.get());
   const int stride = cairo_image_surface_get_stride(surface.get());
@@ -148,8 +147,8 @@ Surface render_surface(const at::Tensor& nest_map, const RenderOptions& options)
   cairo_rectangle(cr.get(), L.bar_x0 - 0.5, L.bar_y0 - 0.5, L.bar_x1 - L.bar_x0 + 1.0, L.bar_y1 - L.bar_y0 + 1.0);
   cairo_stroke(cr.get());
   cairo_surface_flush(surface.get());
-  SPHAERA_CHECK(cairo_status(cr.get()) == CAIRO_STATUS_SUCCESS, "render: drawing failed: ",
-                cairo_status_to_string(cairo_status(cr.get())));
+  SPHAERA_CHECK(cairo_status(cr.get()) == CAIRO_STATUS_SUCCESS,
+                "render: drawing failed: ", cairo_status_to_string(cairo_status(cr.get())));
   return surface;
 }
 

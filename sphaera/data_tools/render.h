@@ -2,20 +2,20 @@
 /// Maps to pictures: a HEALPix NEST map in Mollweide projection, as healpy's mollview draws it (Galactic or
 /// equatorial longitude 0 at the centre, increasing to the left, north up), with a title, a viridis colour
 /// scale and a colour bar labelled with its minimum and maximum; missing (NaN / UNSEEN) pixels in grey.
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 
-#include <ATen/core/Tensor.h>
-
 namespace sphaera::data_tools {
 
 struct RenderOptions {
-  int64_t width = 800;            ///< image width in pixels, ≥ 64; the height follows (mollweide_layout)
-  std::string title;              ///< drawn centred above the map (nothing when empty)
-  std::optional<double> min;      ///< colour scale minimum (default: the smallest valid pixel)
-  std::optional<double> max;      ///< colour scale maximum (default: the largest valid pixel)
-  int64_t channel = 0;            ///< which channel of a [C, npix] map
+  int64_t width = 800;        ///< image width in pixels, ≥ 64; the height follows (mollweide_layout)
+  std::string title;          ///< drawn centred above the map (nothing when empty)
+  std::optional<double> min;  ///< colour scale minimum (default: the smallest valid pixel)
+  std::optional<double> max;  ///< colour scale maximum (default: the largest valid pixel)
+  int64_t channel = 0;        ///< which channel of a [C, npix] map
 };
 
 /// Where things are in an image of a given width: the map ellipse has centre (cx, cy) and semi-axes

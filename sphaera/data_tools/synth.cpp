@@ -5,6 +5,7 @@
 #include <healpix_map.h>
 #include <omp.h>
 #include <signal.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,12 +13,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "sphaera/core/check.h"
 #include "sphaera/data_tools/atomic_file.h"
@@ -245,9 +244,8 @@ at::Tensor to_tensor(const std::vector<double>& v) {
 }
 
 json options_json(const SynthCosmoOptions& o, int64_t lmax) {
-  return {{"nside", o.nside}, {"lmax", lmax},   {"train", o.train},       {"val", o.val},
-          {"test", o.test},   {"seed", o.seed}, {"noise", o.noise},       {"skewness", o.skewness},
-          {"spectrum", o.spectrum}};
+  return {{"nside", o.nside}, {"lmax", lmax},     {"train", o.train},       {"val", o.val},          {"test", o.test},
+          {"seed", o.seed},   {"noise", o.noise}, {"skewness", o.skewness}, {"spectrum", o.spectrum}};
 }
 
 int64_t resolved_lmax(const SynthCosmoOptions& o) { return o.lmax == 0 ? 3 * o.nside - 1 : o.lmax; }
@@ -257,21 +255,22 @@ int64_t resolved_lmax(const SynthCosmoOptions& o) { return o.lmax == 0 ? 3 * o.n
 void check_synth_cosmo_options(const SynthCosmoOptions& o) {
   SPHAERA_CHECK(o.nside >= 1 && o.nside <= 8192 && (o.nside & (o.nside - 1)) == 0,
                 "synth-cosmo: nside must be a power of two in [1, 8192], got ", o.nside);
-  SPHAERA_CHECK(o.lmax == 0 || (o.lmax >= 2 && o.lmax <= 4 * o.nside), "synth-cosmo: lmax must be in [2, 4·nside = ",
-                4 * o.nside, "] (or 0 for 3·nside − 1), got ", o.lmax);
+  SPHAERA_CHECK(o.lmax == 0 || (o.lmax >= 2 && o.lmax <= 4 * o.nside),
+                "synth-cosmo: lmax must be in [2, 4·nside = ", 4 * o.nside, "] (or 0 for 3·nside − 1), got ",
+                o.lmax);
   SPHAERA_CHECK(resolved_lmax(o) >= 2, "synth-cosmo: lmax 3·nside − 1 = ", resolved_lmax(o),
                 " is below 2 (use nside ≥ 1 with lmax ≥ 2)");
   for (auto [name, n] : {std::pair<const char*, int64_t>{"train", o.train}, {"val", o.val}, {"test", o.test}}) {
-    SPHAERA_CHECK(n >= 1 && n <= 1000000, "synth-cosmo: ", name, " (maps per class) must be in [1, 1000000], got ",
-                  n);
+    SPHAERA_CHECK(n >= 1 && n <= 1000000, "synth-cosmo: ", name, " (maps per class) must be in [1, 1000000], got ", n);
   }
-  SPHAERA_CHECK(std::isfinite(o.noise) && o.noise >= 0, "synth-cosmo: noise must be ≥ 0 (a fraction of the "
-                "signal's standard deviation), got ", o.noise);
+  SPHAERA_CHECK(std::isfinite(o.noise) && o.noise >= 0,
+                "synth-cosmo: noise must be ≥ 0 (a fraction of the "
+                "signal's standard deviation), got ",
+                o.noise);
   SPHAERA_CHECK(std::isfinite(o.skewness) && o.skewness > 0 && o.skewness <= 10,
                 "synth-cosmo: skewness (of the lognormal class) must be in (0, 10], got ", o.skewness);
   const std::string& s = o.spectrum;
-  SPHAERA_CHECK(s == "camb" || s.rfind("camb:", 0) == 0 || s.rfind("powerlaw:", 0) == 0,
-                describe_spectrum_error(s));
+  SPHAERA_CHECK(s == "camb" || s.rfind("camb:", 0) == 0 || s.rfind("powerlaw:", 0) == 0, describe_spectrum_error(s));
 }
 
 at::Tensor synth_spectrum(const std::string& spectrum, int64_t lmax) {
@@ -410,8 +409,7 @@ SynthCosmo::SynthCosmo(const SynthCosmoOptions& options) : impl_(std::make_uniqu
 SynthCosmo::~SynthCosmo() = default;
 
 at::Tensor SynthCosmo::map(int64_t label, uint64_t map_seed) const {
-  SPHAERA_CHECK(label == 0 || label == 1, "SynthCosmo::map: label must be 0 (gaussian) or 1 (lognormal), got ",
-                label);
+  SPHAERA_CHECK(label == 0 || label == 1, "SynthCosmo::map: label must be 0 (gaussian) or 1 (lognormal), got ", label);
   return to_tensor(impl_->make(label, map_seed));
 }
 

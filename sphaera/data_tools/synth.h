@@ -20,6 +20,10 @@
 ///     y above lmax is dropped).
 /// Both classes are band-limited at lmax and point-sampled (no pixel window); monopole and dipole are 0.
 ///
+/// Difficulty (measured with configs/quickstart.yaml: nside 64, order-2 patches, noise 0.1, 12 epochs on
+/// 2 cores, ~80 s): skewness 0.3 → test accuracy 0.89, 0.4 (default) → 0.94, 0.5 → 0.98, 1.0 → 0.999 (the
+/// task becomes trivial). Lower skewness or more noise make it harder.
+///
 /// Noise: white Gaussian noise of standard deviation `noise`·σ is added to every pixel of both classes,
 /// σ being the expected standard deviation of the noiseless signal (the same for both classes).
 ///
@@ -31,26 +35,26 @@
 /// Seeding: map i of class c in split s (train 0, val 1, test 2) draws from std::mt19937_64 seeded with a
 /// SplitMix64 hash of (seed, s, c, i) (normal deviates by Box–Muller), so a map depends only on those and
 /// the options: the same options give byte-identical files, whatever the thread count.
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <string>
-
-#include <ATen/core/Tensor.h>
 #include <nlohmann/json_fwd.hpp>
+#include <string>
 
 namespace sphaera::data_tools {
 
 struct SynthCosmoOptions {
-  std::string out_dir;       ///< where the data set goes (created; see ensure_synth_cosmo)
-  int64_t nside = 64;        ///< power of two in [1, 8192]
-  int64_t lmax = 0;          ///< band limit; 0 means 3·nside − 1
-  int64_t train = 24;        ///< maps per class in train.csv
-  int64_t val = 6;           ///< maps per class in val.csv
-  int64_t test = 12;         ///< maps per class in test.csv
+  std::string out_dir;  ///< where the data set goes (created; see ensure_synth_cosmo)
+  int64_t nside = 64;   ///< power of two in [1, 8192]
+  int64_t lmax = 0;     ///< band limit; 0 means 3·nside − 1
+  int64_t train = 24;   ///< maps per class in train.csv
+  int64_t val = 6;      ///< maps per class in val.csv
+  int64_t test = 12;    ///< maps per class in test.csv
   uint64_t seed = 1;
-  double noise = 0.1;        ///< white-noise standard deviation as a fraction of the signal's (≥ 0)
-  double skewness = 1.0;     ///< pixel skewness of the lognormal class before noise, in (0, 10]
+  double noise = 0.1;             ///< white-noise standard deviation as a fraction of the signal's (≥ 0)
+  double skewness = 0.4;          ///< pixel skewness of the lognormal class before noise, in (0, 10]
   std::string spectrum = "camb";  ///< "camb", "camb:<file>" or "powerlaw:<index>"
   /// Optional: called after each map is written with (maps done, maps in total).
   std::function<void(int64_t, int64_t)> progress;

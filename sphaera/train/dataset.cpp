@@ -12,7 +12,6 @@ namespace sphaera::train {
 
 Split load_split(const std::string& manifest, const DataConfig& data, int64_t channels, const std::string& what) {
   const auto entries = data_tools::read_manifest(manifest);
-  SPHAERA_CHECK(!entries.empty(), what, ": manifest ", manifest, " lists no maps");
   const int64_t npix = 12 * data.nside * data.nside;
   const int64_t patches = data.order > 0 ? 12 * data.order * data.order : 1;
   const int64_t patch_pixels = npix / patches;
@@ -46,7 +45,7 @@ Split load_split(const std::string& manifest, const DataConfig& data, int64_t ch
 
 data_tools::NormalizationStats split_statistics(const Split& split) {
   data_tools::NormalizationAccumulator acc;
-  acc.add(split.inputs);
+  acc.add(split.inputs, split.valid);
   return acc.stats();
 }
 

@@ -36,7 +36,7 @@ void parse_data(Section data, DataConfig& out, int64_t seed) {
     s["test"] = synth.integer("test", 16, 1, 1000000);
     s["seed"] = synth.integer("seed", seed, 0);
     s["noise"] = synth.number("noise", 0.1, 0.0, 1e6);
-    s["skewness"] = synth.number("skewness", 1.0, 0.0, 1e6);
+    s["skewness"] = synth.number("skewness", 0.4, 0.0, 10.0);
     s["spectrum"] = synth.text("spectrum", "camb");
     synth.finish();
     out.synth = s;

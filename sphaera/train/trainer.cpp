@@ -271,7 +271,7 @@ TrainResult run_training(const TrainRequest& request) {
   std::vector<json> history;
   if (request.resume) {
     load_checkpoint_state((run_dir / "checkpoints" / "last.pt").string(), *b.net, optimizer.get());
-    first_epoch = state["epoch"].get<int64_t>() + 1;
+    first_epoch = state["epochs_done"].get<int64_t>();
     step = state["step"].get<int64_t>();
     best = state["best"];
     best_epoch = state["best_epoch"].get<int64_t>();
@@ -279,15 +279,16 @@ TrainResult run_training(const TrainRequest& request) {
     plateau_lr = state["plateau_lr"].get<double>();
     set_rng_state(state["rng"].get<std::vector<int64_t>>());
     for (auto& line : read_jsonl(run_dir / "metrics.jsonl")) {
-      if (line.value("epoch", int64_t{-1}) < first_epoch) history.push_back(line);
+      if (line.value("epoch", int64_t{0}) <= first_epoch) history.push_back(line);
     }
     std::cerr << "resuming " << run_dir.string() << " after epoch " << first_epoch << "\n";
   }
-  auto meta_for = [&](int64_t epoch) {
+  // Epochs are counted from 1 in everything written (metrics.jsonl, checkpoints, summary).
+  auto meta_for = [&](int64_t epochs_done) {
     json meta;
     meta["format_version"] = kCheckpointFormatVersion;
     meta["config"] = e.config.tree();
-    meta["epoch"] = epoch;
+    meta["epochs_done"] = epochs_done;
     meta["step"] = step;
     meta["best"] = best;
     meta["best_epoch"] = best_epoch;
@@ -364,14 +365,14 @@ TrainResult run_training(const TrainRequest& request) {
       }
     }
     json line;
-    line["epoch"] = epoch;
+    line["epoch"] = epoch + 1;
     line["lr"] = lr;
     line["train"] = {{"loss", train_loss}, {"accuracy", train_acc}};
     line["val"] = val.metrics;
     line["seconds"] = progress.elapsed_seconds();
     history.push_back(line);
     write_jsonl(run_dir / "metrics.jsonl", history);
-    const json meta = meta_for(epoch);
+    const json meta = meta_for(epoch + 1);
     if (better) save_checkpoint((run_dir / "checkpoints" / "best.pt").string(), *b.net, nullptr, meta);
     if (s.checkpoint_every > 0 && (epoch + 1) % s.checkpoint_every == 0) {
       save_checkpoint((run_dir / "checkpoints" / ("epoch_" + std::to_string(epoch + 1) + ".pt")).string(), *b.net,
@@ -392,9 +393,9 @@ TrainResult run_training(const TrainRequest& request) {
   auto test = evaluate(b, data.test, e.data.classes, e.data.batch_size);
   json summary;
   summary["test"] = test.metrics;
-  summary["best_epoch"] = best_epoch;
+  summary["best_epoch"] = best_epoch + 1;
   summary["best_" + std::string(s.monitor == "val.loss" ? "val_loss" : "val_accuracy")] = best;
-  summary["epochs_run"] = history.empty() ? 0 : history.back()["epoch"].get<int64_t>() + 1;
+  summary["epochs_run"] = history.empty() ? 0 : history.back()["epoch"].get<int64_t>();
   summary["train_seconds_this_session"] = wall;
   summary["threads"] = threads;
   summary["run_dir"] = run_dir.string();

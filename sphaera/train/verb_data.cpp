@@ -1,10 +1,9 @@
 // `sphaera data synth-cosmo` (synthetic two-class skies) and `sphaera data stats` (normalisation statistics).
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>
-#include <optional>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "sphaera/data_tools/atomic_file.h"
 #include "sphaera/data_tools/normalization.h"
@@ -17,8 +16,8 @@ namespace sphaera::train {
 namespace {
 
 void add_synth_cosmo(CLI::App& data) {
-  auto* verb = data.add_subcommand(
-      "synth-cosmo", "Generate full-sky Gaussian vs lognormal HEALPix maps with the same power spectrum");
+  auto* verb = data.add_subcommand("synth-cosmo",
+                                   "Generate full-sky Gaussian vs lognormal HEALPix maps with the same power spectrum");
   verb->footer(
       "Writes DIR/{train,val,test}.csv manifests (input,label: 0 gaussian, 1 lognormal), the maps as NEST FITS\n"
       "files, and DIR/synth.json. Re-running with the same options is a no-op; a DIR holding anything else is\n"
@@ -35,8 +34,7 @@ void add_synth_cosmo(CLI::App& data) {
   verb->add_option("--noise", o->noise,
                    "White-noise standard deviation per pixel, as a fraction of the signal's standard deviation")
       ->capture_default_str();
-  verb->add_option("--skewness", o->skewness, "Pixel skewness of the lognormal class (0, 10]")
-      ->capture_default_str();
+  verb->add_option("--skewness", o->skewness, "Pixel skewness of the lognormal class (0, 10]")->capture_default_str();
   verb->add_option("--spectrum", o->spectrum,
                    "camb (healpy-data's CAMB TT spectrum, maps in uK), camb:FILE, or powerlaw:INDEX "
                    "(C_l ~ (l+1)^-INDEX, unit variance)")

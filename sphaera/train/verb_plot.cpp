@@ -1,9 +1,8 @@
 // `sphaera plot MAP.fits --out MAP.png`: any HEALPix map as a Mollweide picture.
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
 #include <memory>
-
-#include <CLI/CLI.hpp>
 
 #include "sphaera/data_tools/healpix_fits.h"
 #include "sphaera/data_tools/render.h"
@@ -28,7 +27,9 @@ void add_plot_verb(CLI::App& app) {
   verb->add_option("--title", args->title, "Title above the map (default: the map's file name)");
   auto* min = verb->add_option("--min", args->min, "Colour scale minimum (default: the smallest pixel)");
   auto* max = verb->add_option("--max", args->max, "Colour scale maximum (default: the largest pixel)");
-  verb->add_option("--width", args->width, "Image width in pixels")->check(CLI::Range(64, 16384))->capture_default_str();
+  verb->add_option("--width", args->width, "Image width in pixels")
+      ->check(CLI::Range(64, 16384))
+      ->capture_default_str();
   verb->add_option("--column", args->column, "Column (channel) of a multi-column map, from 0")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

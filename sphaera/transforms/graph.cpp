@@ -3,7 +3,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -15,7 +18,7 @@
 #include <ATen/ATen.h>
 
 #include "sphaera/core/check.h"
-#include "sphaera/transforms/buffers.h"
+#include "sphaera/transforms/fast_math.h"
 #include "sphaera/transforms/healpix_grid.h"
 #include "sphaera/transforms/knn.h"
 
@@ -82,20 +85,74 @@ double v2_kernel_width(int64_t nside, int k) {
 
 namespace {
 
-// ---- sparsity patterns -------------------------------------------------------------------------------------------
+// ---- assembly -------------------------------------------------------------------------------------------------------
+//
+// A graph is built row by row straight into CSR: one pass counts each row (then a prefix sum gives the row
+// pointers), one parallel pass writes each row's sorted columns and, while they are in cache, their values.
 
-// A symmetric pattern in CSR, columns sorted, with a diagonal slot in every row when `diagonal`.
-struct Pattern {
-  int64_t n = 0;
-  bool diagonal = false;
-  at::Tensor row_ptr;  // int64 [n + 1]
-  at::Tensor col;      // int32 [nnz]
-};
+enum class Output { kAdjacency, kCombinatorial, kNormalized };
 
-int64_t prefix_sum_in_place(int64_t* counts, int64_t n) {
+void prefix_sum_in_place(int64_t* counts, int64_t n) {
   // counts[0] = 0, counts[i + 1] = size of row i  ->  offsets
   for (int64_t i = 0; i < n; ++i) counts[i + 1] += counts[i];
-  return counts[n];
+}
+
+// `count(i)`: entries of row i (diagonal slot included unless `output` is the adjacency);
+// `fill(i, rp, out)`: writes row i's sorted columns to out. Values: w_ij = exp(−c · d²_ij), then W, D − W or
+// I − D^-½ W D^-½ (an isolated vertex gets L_ii = 0, as pygsp).
+template <typename Count, typename Fill>
+core::CsrMatrix assemble(int64_t n, const double* xyz, double c, Output output, Count count, Fill fill) {
+  auto row_ptr = at::empty({n + 1}, at::kLong);
+  int64_t* rp = row_ptr.data_ptr<int64_t>();
+  rp[0] = 0;
+#pragma omp parallel for schedule(static) if (n > 20000)
+  for (int64_t i = 0; i < n; ++i) rp[i + 1] = count(i);
+  prefix_sum_in_place(rp, n);
+  const int64_t nnz = rp[n];
+  auto col_t = at::empty({nnz}, at::kInt);
+  auto val_t = at::empty({nnz}, at::kDouble);
+  int32_t* col = col_t.data_ptr<int32_t>();
+  double* v = val_t.data_ptr<double>();
+  const double sign = output == Output::kCombinatorial ? -1.0 : 1.0;
+  std::vector<double> degree(output == Output::kNormalized ? n : 0);
+#pragma omp parallel if (n > 20000)
+  {
+    std::vector<double> w;  // the row's −c·d², then its weights
+#pragma omp for schedule(dynamic, 4096)
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t b = rp[i];
+      const int64_t e = rp[i + 1];
+      fill(i, rp, col + b);
+      const double* xi = xyz + 3 * i;
+      w.resize(e - b);
+      for (int64_t t = b; t < e; ++t) w[t - b] = -c * chord2(xi, xyz + 3 * static_cast<int64_t>(col[t]));
+      exp_nonpositive_inplace(w.data(), e - b);
+      double deg = 0;
+      int64_t d = -1;
+      for (int64_t t = b; t < e; ++t) {
+        if (col[t] == i) {
+          d = t;
+          continue;
+        }
+        deg += w[t - b];
+        v[t] = sign * w[t - b];
+      }
+      if (d >= 0) v[d] = output == Output::kCombinatorial ? deg : 0.0;
+      if (output == Output::kNormalized) degree[i] = deg;
+    }
+  }
+  if (output == Output::kNormalized) {
+    std::vector<double> inv_sqrt(n);
+    for (int64_t i = 0; i < n; ++i) inv_sqrt[i] = degree[i] > 0 ? 1.0 / std::sqrt(degree[i]) : 0.0;
+#pragma omp parallel for schedule(static) if (n > 20000)
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t t = rp[i]; t < rp[i + 1]; ++t) {
+        const int64_t j = col[t];
+        v[t] = j == i ? (degree[i] > 0 ? 1.0 : 0.0) : -(inv_sqrt[i] * v[t]) * inv_sqrt[j];
+      }
+    }
+  }
+  return core::CsrMatrix(n, n, std::move(row_ptr), std::move(col_t), std::move(val_t));
 }
 
 // Does i belong to the k nearest of j? Exact: compares keys away from the boundary, searches the list near it.
@@ -108,11 +165,12 @@ inline bool knn_contains(const NearestNeighbours& nn, const double* xyz, int64_t
   return std::binary_search(row, row + nn.k, i);
 }
 
-// Union of the directed k-NN lists and their transposes.
-Pattern pattern_from_knn(const NearestNeighbours& nn, const double* xyz, bool diagonal) {
+// V2: the union of the directed k-NN lists and their transposes (pygsp's "fill" symmetrisation: a distance
+// is the same double both ways, so its averaging step changes nothing).
+core::CsrMatrix assemble_knn(const NearestNeighbours& nn, const double* xyz, double c, Output output) {
   const int64_t n = nn.points;
   const int k = nn.k;
-  // Edges j -> i needed in row j because i chose j but j did not choose i (few: ~1% of edges).
+  // Row j also needs i when i chose j but j did not choose i (about 1% of the edges).
   std::vector<std::vector<std::pair<int32_t, int32_t>>> per_thread(omp_get_max_threads());
 #pragma omp parallel if (n > 20000)
   {
@@ -131,63 +189,42 @@ Pattern pattern_from_knn(const NearestNeighbours& nn, const double* xyz, bool di
     std::vector<std::pair<int32_t, int32_t>>().swap(v);
   }
   std::sort(extra.begin(), extra.end());
-
-  Pattern p;
-  p.n = n;
-  p.diagonal = diagonal;
-  const int base = k + (diagonal ? 1 : 0);
-  p.row_ptr = at::empty({n + 1}, at::kLong);
-  int64_t* rp = p.row_ptr.data_ptr<int64_t>();
-  rp[0] = 0;
-#pragma omp parallel for schedule(static) if (n > 20000)
-  for (int64_t i = 0; i < n; ++i) rp[i + 1] = base;
-  for (const auto& e : extra) ++rp[e.first + 1];
-  const int64_t nnz = prefix_sum_in_place(rp, n);
-  p.col = empty_huge(nnz, at::kInt);
-  int32_t* col = p.col.data_ptr<int32_t>();
+  std::vector<int32_t> extra_count(n, 0);
+  for (const auto& e : extra) ++extra_count[e.first];
+  const int base = k + (output != Output::kAdjacency ? 1 : 0);
+  const bool diagonal = output != Output::kAdjacency;
   const auto* ex = extra.data();
-#pragma omp parallel for schedule(static) if (n > 20000)
-  for (int64_t i = 0; i < n; ++i) {
-    // The extras of row i are sorted, right after those of the rows before it.
-    const int64_t e_begin = rp[i] - i * base;
-    const int64_t e_end = rp[i + 1] - (i + 1) * base;
-    const int32_t* a = nn.row(i);
-    const int32_t* a_end = a + k;
-    int64_t e = e_begin;
-    int32_t* out = col + rp[i];
-    bool diag_pending = diagonal;
-    for (;;) {
-      int32_t next;
-      const bool have_a = a != a_end;
-      const bool have_e = e != e_end;
-      if (!have_a && !have_e) break;
-      if (have_a && (!have_e || *a < ex[e].second)) {
-        next = *a++;
-      } else {
-        next = ex[e++].second;
-      }
-      if (diag_pending && next > i) {
-        *out++ = static_cast<int32_t>(i);
-        diag_pending = false;
-      }
-      *out++ = next;
-    }
-    if (diag_pending) *out++ = static_cast<int32_t>(i);
-  }
-  return p;
+  return assemble(
+      n, xyz, c, output, [&](int64_t i) { return static_cast<int64_t>(base + extra_count[i]); },
+      [&](int64_t i, const int64_t* rp, int32_t* out) {
+        // Row i's extras are sorted and follow those of the rows before it.
+        int64_t e = rp[i] - i * base;
+        const int64_t e_end = rp[i + 1] - (i + 1) * base;
+        const int32_t* a = nn.row(i);
+        const int32_t* a_end = a + k;
+        bool diag_pending = diagonal;
+        for (;;) {
+          const bool have_a = a != a_end;
+          const bool have_e = e != e_end;
+          if (!have_a && !have_e) break;
+          const int32_t next = (have_a && (!have_e || *a < ex[e].second)) ? *a++ : ex[e++].second;
+          if (diag_pending && next > i) {
+            *out++ = static_cast<int32_t>(i);
+            diag_pending = false;
+          }
+          *out++ = next;
+        }
+        if (diag_pending) *out++ = static_cast<int32_t>(i);
+      });
 }
 
-// HEALPix's 8 (or 7) neighbours, outside pixels dropped; symmetric since "touches" is.
-Pattern pattern_from_healpix_neighbours(const HealpixGrid& grid, bool diagonal) {
+// V1: HEALPix's 8 (or 7) neighbours, outside pixels dropped (symmetric, since "touches" is);
+// w = exp(−d² / (2 mean d²)), the mean over all directed edges.
+core::CsrMatrix assemble_healpix_neighbours(const HealpixGrid& grid, const double* xyz, Output output) {
   const int64_t n = grid.size();
   const auto nb = grid.neighbours();
   const int64_t* nbp = nb.data_ptr<int64_t>();
-  Pattern p;
-  p.n = n;
-  p.diagonal = diagonal;
-  p.row_ptr = at::empty({n + 1}, at::kLong);
-  int64_t* rp = p.row_ptr.data_ptr<int64_t>();
-  rp[0] = 0;
+  const bool diagonal = output != Output::kAdjacency;
   auto sorted_row = [&](int64_t i, int64_t* buf) {
     int m = 0;
     for (int j = 0; j < 8; ++j) {
@@ -197,107 +234,69 @@ Pattern pattern_from_healpix_neighbours(const HealpixGrid& grid, bool diagonal) 
     std::sort(buf, buf + m);
     return static_cast<int>(std::unique(buf, buf + m) - buf);
   };
-#pragma omp parallel for schedule(static) if (n > 20000)
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t buf[9];
-    rp[i + 1] = sorted_row(i, buf);
-  }
-  const int64_t nnz = prefix_sum_in_place(rp, n);
-  p.col = at::empty({nnz}, at::kInt);
-  int32_t* col = p.col.data_ptr<int32_t>();
+  // Mean squared distance, summed per row then in row order (independent of the thread count).
+  std::vector<double> row_sum(n);
+  std::vector<int64_t> row_count(n);
 #pragma omp parallel for schedule(static) if (n > 20000)
   for (int64_t i = 0; i < n; ++i) {
     int64_t buf[9];
     const int m = sorted_row(i, buf);
-    for (int j = 0; j < m; ++j) col[rp[i] + j] = static_cast<int32_t>(buf[j]);
-  }
-  return p;
-}
-
-// ---- values --------------------------------------------------------------------------------------------------------
-
-enum class Output { kAdjacency, kCombinatorial, kNormalized };
-
-// Fills the values of `p` with w_ij = exp(−c · d²_ij) (adjacency) or the chosen Laplacian.
-core::CsrMatrix assemble(Pattern p, const double* xyz, double c, Output output) {
-  const int64_t n = p.n;
-  const int64_t* rp = p.row_ptr.data_ptr<int64_t>();
-  const int32_t* col = p.col.data_ptr<int32_t>();
-  const int64_t nnz = rp[n];
-  auto values = empty_huge(nnz, at::kDouble);
-  double* v = values.data_ptr<double>();
-  std::vector<double> degree(output == Output::kNormalized ? n : 0);
-#pragma omp parallel for schedule(static) if (n > 20000)
-  for (int64_t i = 0; i < n; ++i) {
-    const double* xi = xyz + 3 * i;
-    double deg = 0;
-    int64_t diag = -1;
-    for (int64_t e = rp[i]; e < rp[i + 1]; ++e) {
-      const int64_t j = col[e];
-      if (j == i) {
-        diag = e;
-        continue;
-      }
-      const double w = std::exp(-c * chord2(xi, xyz + 3 * j));
-      deg += w;
-      v[e] = output == Output::kCombinatorial ? -w : w;
-    }
-    if (output == Output::kNormalized) degree[i] = deg;
-    if (diag >= 0) v[diag] = output == Output::kCombinatorial ? deg : 0.0;
-  }
-  if (output == Output::kNormalized) {
-    // I − D^-½ W D^-½; isolated vertices keep L_ii = 0 (as pygsp).
-    std::vector<double> inv_sqrt(n);
-    for (int64_t i = 0; i < n; ++i) inv_sqrt[i] = degree[i] > 0 ? 1.0 / std::sqrt(degree[i]) : 0.0;
-#pragma omp parallel for schedule(static) if (n > 20000)
-    for (int64_t i = 0; i < n; ++i) {
-      for (int64_t e = rp[i]; e < rp[i + 1]; ++e) {
-        const int64_t j = col[e];
-        v[e] = j == i ? (degree[i] > 0 ? 1.0 : 0.0) : -(inv_sqrt[i] * v[e]) * inv_sqrt[j];
-      }
-    }
-  }
-  return core::CsrMatrix(n, n, std::move(p.row_ptr), std::move(p.col), std::move(values));
-}
-
-// Mean of d² over all stored off-diagonal entries (V1's kernel width), summed in a thread-independent order.
-double mean_squared_distance(const Pattern& p, const double* xyz) {
-  const int64_t* rp = p.row_ptr.data_ptr<int64_t>();
-  const int32_t* col = p.col.data_ptr<int32_t>();
-  std::vector<double> row_sum(p.n);
-  std::vector<int64_t> row_count(p.n);
-#pragma omp parallel for schedule(static) if (p.n > 20000)
-  for (int64_t i = 0; i < p.n; ++i) {
     double s = 0;
-    int64_t m = 0;
-    for (int64_t e = rp[i]; e < rp[i + 1]; ++e) {
-      if (col[e] == i) continue;
-      s += chord2(xyz + 3 * i, xyz + 3 * static_cast<int64_t>(col[e]));
-      ++m;
+    int64_t edges = 0;
+    for (int t = 0; t < m; ++t) {
+      if (buf[t] == i) continue;
+      s += chord2(xyz + 3 * i, xyz + 3 * buf[t]);
+      ++edges;
     }
     row_sum[i] = s;
-    row_count[i] = m;
+    row_count[i] = edges;
   }
   double total = 0;
-  int64_t count = 0;
-  for (int64_t i = 0; i < p.n; ++i) {
+  int64_t edges = 0;
+  for (int64_t i = 0; i < n; ++i) {
     total += row_sum[i];
-    count += row_count[i];
+    edges += row_count[i];
   }
-  return count > 0 ? total / static_cast<double>(count) : 1.0;
+  const double mean = edges > 0 ? total / static_cast<double>(edges) : 1.0;
+  return assemble(
+      n, xyz, 1.0 / (2.0 * mean), output,
+      [&](int64_t i) { return row_count[i] + (diagonal ? 1 : 0); },
+      [&](int64_t i, const int64_t*, int32_t* out) {
+        int64_t buf[9];
+        const int m = sorted_row(i, buf);
+        for (int t = 0; t < m; ++t) out[t] = static_cast<int32_t>(buf[t]);
+      });
 }
 
+// SPHAERA_GRAPH_TIMING=1 prints the time of each construction phase on stderr (for profiling).
+class PhaseTimer {
+ public:
+  PhaseTimer() : on_(std::getenv("SPHAERA_GRAPH_TIMING") != nullptr), last_(std::chrono::steady_clock::now()) {}
+  void operator()(const char* phase, const std::string& extra = "") {
+    if (!on_) return;
+    const auto now = std::chrono::steady_clock::now();
+    std::fprintf(stderr, "graph: %-12s %8.3f s %s\n", phase, std::chrono::duration<double>(now - last_).count(),
+                 extra.c_str());
+    last_ = now;
+  }
+
+ private:
+  bool on_;
+  std::chrono::steady_clock::time_point last_;
+};
+
 core::CsrMatrix build(const Grid& grid, const GraphOptions& options, Output output) {
+  PhaseTimer timer;
   const auto* healpix = dynamic_cast<const HealpixGrid*>(&grid);
-  const bool diagonal = output != Output::kAdjacency;
   const auto dirs = grid.directions().to(at::kCPU, at::kDouble).contiguous();
   const double* xyz = dirs.data_ptr<double>();
+  timer("directions");
   if (options.construction == GraphConstruction::kV1) {
     SPHAERA_CHECK(healpix != nullptr, "graph: construction v1 links HEALPix neighbours, but the grid is ",
                   grid.key(), " (use v2)");
-    Pattern p = pattern_from_healpix_neighbours(*healpix, diagonal);
-    const double mean = mean_squared_distance(p, xyz);
-    return assemble(std::move(p), xyz, 1.0 / (2.0 * mean), output);
+    auto result = assemble_healpix_neighbours(*healpix, xyz, output);
+    timer("assemble");
+    return result;
   }
   SPHAERA_CHECK(options.k >= 1, "graph: k must be ≥ 1, got ", options.k);
   double sigma = 0;
@@ -309,13 +308,12 @@ core::CsrMatrix build(const Grid& grid, const GraphOptions& options, Output outp
                   " (the table is for HEALPix): set kernel_width");
     sigma = v2_kernel_width(healpix->nside(), options.k);
   }
-  Pattern p;
-  {
-    const NearestNeighbours nn =
-        healpix != nullptr ? nearest_neighbours(*healpix, options.k) : nearest_neighbours(dirs, options.k);
-    p = pattern_from_knn(nn, xyz, diagonal);
-  }  // the k-NN lists are released before the values are allocated
-  return assemble(std::move(p), xyz, std::log(2.0) / (sigma * sigma), output);
+  const NearestNeighbours nn =
+      healpix != nullptr ? nearest_neighbours(*healpix, options.k) : nearest_neighbours(dirs, options.k);
+  timer("knn", "(" + std::to_string(nn.expanded_queries) + " queries widened)");
+  auto result = assemble_knn(nn, xyz, std::log(2.0) / (sigma * sigma), output);
+  timer("assemble");
+  return result;
 }
 
 Output output_of(LaplacianKind kind) {

@@ -2,15 +2,19 @@
 
 #include <omp.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include <ATen/ATen.h>
 #include <healpix_base.h>
 
 #include "sphaera/core/check.h"
-#include "sphaera/transforms/buffers.h"
 #include "sphaera/transforms/healpix_grid.h"
 
 namespace sphaera::transforms {
@@ -63,9 +67,9 @@ void compute_centres(Buckets& b) {
     c[3 * q + 1] = v.y;
     c[3 * q + 2] = v.z;
   }
-  // max_pixrad is the largest centre-to-corner angle; HEALPix pixel edges are not great circles, so allow a
-  // margin (checked in tests against points sampled densely on the pixel boundaries).
-  b.radius = base.max_pixrad() * 1.05 + 1e-12;
+  // max_pixrad is the largest centre-to-corner angle. HEALPix pixel edges are not great circles, but sampling
+  // them densely never exceeds it (nside 1 to 1024); 1% of margin on top.
+  b.radius = base.max_pixrad() * 1.01 + 1e-12;
 }
 
 // Rings of buckets around one bucket: ring r = buckets at 8-neighbour (Chebyshev) distance r.
@@ -141,92 +145,279 @@ struct Candidate {
   int32_t id;
 };
 
-inline bool key_less(const Candidate& a, const Candidate& b) { return a.d2 < b.d2 || (a.d2 == b.d2 && a.id < b.id); }
+struct KeyLess {
+  bool operator()(const Candidate& a, const Candidate& b) const { return a.d2 < b.d2 || (a.d2 == b.d2 && a.id < b.id); }
+};
+constexpr KeyLess key_less{};
 
-// Per-thread scratch space of the search.
+// ---- the scan kernel: squared distances from the query to a run of candidates, keeping those below t ----------
+//
+// Appends (d², index) of the candidates [b, e) with d² < t and index ≠ self to (kd, kid) in candidate order and
+// returns the new count. d² is computed exactly as chord2() (no fused multiply-add), so that every path sees
+// the same doubles.
+
+using ScanFn = int64_t (*)(double px, double py, double pz, double t, int32_t self, const double* cx,
+                           const double* cy, const double* cz, const int32_t* cid, int64_t b, int64_t e, double* kd,
+                           int32_t* kid, int64_t count);
+
+int64_t scan_generic(double px, double py, double pz, double t, int32_t self, const double* cx, const double* cy,
+                     const double* cz, const int32_t* cid, int64_t b, int64_t e, double* kd, int32_t* kid,
+                     int64_t count) {
+  for (int64_t j = b; j < e; ++j) {  // branch-free compaction
+    const double dx = px - cx[j];
+    const double dy = py - cy[j];
+    const double dz = pz - cz[j];
+    const double d2 = (dx * dx + dy * dy) + dz * dz;
+    kd[count] = d2;
+    kid[count] = cid[j];
+    count += static_cast<int64_t>((d2 < t) & (cid[j] != self));
+  }
+  return count;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SPHAERA_HAVE_AVX512_SCAN 1
+// AVX-512: 8 candidates per step, compress-stores of the kept ones. The additions use explicit rounding
+// (vaddpd {rn-sae}), which the compiler cannot fuse with the products: the same doubles as scan_generic.
+__attribute__((target("avx512f,avx512vl"))) int64_t scan_avx512(double px, double py, double pz, double t,
+                                                                  int32_t self, const double* cx, const double* cy,
+                                                                  const double* cz, const int32_t* cid, int64_t b,
+                                                                  int64_t e, double* kd, int32_t* kid,
+                                                                  int64_t count) {
+  const __m512d vx = _mm512_set1_pd(px), vy = _mm512_set1_pd(py), vz = _mm512_set1_pd(pz);
+  const __m512d vt = _mm512_set1_pd(t);
+  const __m256i vself = _mm256_set1_epi32(self);
+  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  for (int64_t j = b; j < e; j += 8) {
+    const __mmask8 lanes = e - j >= 8 ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << (e - j)) - 1);
+    const __m512d dx = _mm512_sub_pd(vx, _mm512_maskz_loadu_pd(lanes, cx + j));
+    const __m512d dy = _mm512_sub_pd(vy, _mm512_maskz_loadu_pd(lanes, cy + j));
+    const __m512d dz = _mm512_sub_pd(vz, _mm512_maskz_loadu_pd(lanes, cz + j));
+    const __m512d xy = _mm512_maskz_add_round_pd(0xff, _mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy), kRound);
+    const __m512d d2 = _mm512_maskz_add_round_pd(0xff, xy, _mm512_mul_pd(dz, dz), kRound);
+    const __m256i ids = _mm256_maskz_loadu_epi32(lanes, cid + j);
+    const __mmask8 keep = _mm512_mask_cmp_pd_mask(lanes, d2, vt, _CMP_LT_OQ) &
+                          _mm256_mask_cmpneq_epi32_mask(lanes, ids, vself);
+    _mm512_mask_compressstoreu_pd(kd + count, keep, d2);
+    _mm256_mask_compressstoreu_epi32(kid + count, keep, ids);
+    count += __builtin_popcount(keep);
+  }
+  return count;
+}
+#endif
+
+ScanFn pick_scan() {
+#ifdef SPHAERA_HAVE_AVX512_SCAN
+  if (std::getenv("SPHAERA_NO_AVX512") == nullptr && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512vl")) {
+    return scan_avx512;
+  }
+#endif
+  return scan_generic;
+}
+
+// Per-thread scratch space of the search: the candidates of one bucket (points of rings 0..r, as SoA, grouped
+// by bucket in increasing bucket order so that positions increase), their buckets' centres, and the centres
+// of ring r + 1.
 struct Scratch {
+  int64_t bucket = -1;
+  int rings = -1;
   std::vector<int64_t> list;
   std::vector<int64_t> ring_start;
-  std::vector<double> cx, cy, cz, d2;
+  std::vector<double> cx, cy, cz;
   std::vector<int32_t> cid;
-  std::vector<Candidate> kept;
+  std::vector<double> qx, qy, qz, qd;  // centres of the candidate buckets, and their distance to the query
+  std::vector<int64_t> run;            // candidate bucket t holds candidates [run[t], run[t + 1])
+  std::vector<double> ox, oy, oz;      // centres of the buckets of ring r + 1
+  std::vector<double> kd, select;  // kept candidates: squared distances and indices, in candidate order
+  std::vector<int32_t> kid, ties;
 };
 
 class Searcher {
  public:
   Searcher(const double* xyz, int64_t n, int k, const Buckets& buckets, int first_rings)
-      : xyz_(xyz), n_(n), k_(k), b_(buckets), walker_(buckets.nside), first_rings_(first_rings) {}
+      : xyz_(xyz), n_(n), k_(k), b_(buckets), walker_(buckets.nside), first_rings_(first_rings), scan_(pick_scan()) {
+    // Chord of the bucket radius: |p − b| ≥ |p − c_Q| − rho for every point b of bucket Q (triangle inequality
+    // in R³, chords being Euclidean distances).
+    rho_ = 2.0 * std::sin(0.5 * b_.radius) * (1 + 1e-12) + 1e-15;
+  }
 
-  // Gathers the points of rings 0..r (candidates) and returns the number of buckets in ring r + 1.
+  // Gathers the points of rings 0..r around `bucket` (candidates) and the centres of ring r + 1.
   void gather(int64_t bucket, int r, Scratch& s) const {
+    if (s.bucket == bucket && s.rings == r) return;
+    s.bucket = bucket;
+    s.rings = r;
     walker_.rings(bucket, r + 1, s.list, s.ring_start);
-    s.cx.clear();
-    s.cy.clear();
-    s.cz.clear();
-    s.cid.clear();
     const int64_t end = s.ring_start[r + 1];
+    const int64_t outer = s.ring_start[r + 2] - end;
+    s.ox.resize(outer);
+    s.oy.resize(outer);
+    s.oz.resize(outer);
+    for (int64_t t = 0; t < outer; ++t) {
+      const double* c = &b_.centres[3 * s.list[end + t]];
+      s.ox[t] = c[0];
+      s.oy[t] = c[1];
+      s.oz[t] = c[2];
+    }
+    // Candidate buckets in increasing order: with a sorted `order` (HEALPix) positions then increase.
+    std::sort(s.list.begin(), s.list.begin() + end);
+    s.qx.resize(end);
+    s.qy.resize(end);
+    s.qz.resize(end);
+    s.qd.resize(end);
+    s.run.resize(end + 1);
+    int64_t m = 0;
     for (int64_t t = 0; t < end; ++t) {
       const int64_t q = s.list[t];
-      for (int64_t p = b_.start[q]; p < b_.start[q + 1]; ++p) {
+      s.run[t] = m;
+      m += b_.start[q + 1] - b_.start[q];
+      s.qx[t] = b_.centres[3 * q];
+      s.qy[t] = b_.centres[3 * q + 1];
+      s.qz[t] = b_.centres[3 * q + 2];
+    }
+    s.run[end] = m;
+    s.cx.resize(m);
+    s.cy.resize(m);
+    s.cz.resize(m);
+    s.cid.resize(m);
+    s.kd.resize(m + 8);
+    s.kid.resize(m + 8);
+    int64_t o = 0;
+    for (int64_t t = 0; t < end; ++t) {
+      const int64_t q = s.list[t];
+      for (int64_t p = b_.start[q]; p < b_.start[q + 1]; ++p, ++o) {
         const int32_t id = b_.order.empty() ? static_cast<int32_t>(p) : b_.order[p];
-        s.cx.push_back(xyz_[3 * id]);
-        s.cy.push_back(xyz_[3 * id + 1]);
-        s.cz.push_back(xyz_[3 * id + 2]);
-        s.cid.push_back(id);
+        const double* x = xyz_ + 3 * static_cast<int64_t>(id);
+        s.cx[o] = x[0];
+        s.cy[o] = x[1];
+        s.cz[o] = x[2];
+        s.cid[o] = id;
       }
     }
   }
 
-  // Squared chord below which every point of the sphere is among the gathered candidates (ring r + 1 bounds).
-  double bound2(const double* p, int r, const Scratch& s) const {
-    const int64_t begin = s.ring_start[r + 1];
-    const int64_t end = s.ring_start[r + 2];
-    if (begin == end) return kInf;  // the rings cover the whole sphere
+  // Squared chord below which every point of the sphere is among the gathered candidates: an arc from p to a
+  // point outside the scanned buckets crosses a bucket Q of the next ring, so its chord is at least
+  // min_Q |p − c_Q| − rho.
+  double bound2(double px, double py, double pz, const Scratch& s) const {
+    const int64_t m = static_cast<int64_t>(s.ox.size());
+    if (m == 0) return kInf;  // the rings cover the whole sphere
     double best = kInf;
-    for (int64_t t = begin; t < end; ++t) best = std::min(best, chord2(p, &b_.centres[3 * s.list[t]]));
-    const double angle = 2.0 * std::asin(std::min(1.0, 0.5 * std::sqrt(best))) - b_.radius;
-    if (angle <= 0) return 0;
-    if (angle >= M_PI) return kInf;
-    const double chord = 2.0 * std::sin(0.5 * angle);
-    return chord * chord * (1.0 - 1e-12);
+    const double* ox = s.ox.data();
+    const double* oy = s.oy.data();
+    const double* oz = s.oz.data();
+#pragma omp simd reduction(min : best)
+    for (int64_t t = 0; t < m; ++t) {
+      const double dx = px - ox[t];
+      const double dy = py - oy[t];
+      const double dz = pz - oz[t];
+      best = std::min(best, (dx * dx + dy * dy) + dz * dz);
+    }
+    const double chord = std::sqrt(best) * (1 - 1e-12) - rho_;
+    return chord > 0 ? chord * chord : 0.0;
+  }
+
+  // The k-th smallest of v[0..n) (n ≥ k). Usually n exceeds k by a few: then the n − k + 1 largest are found
+  // with a small sorted buffer, cheaper than a general selection.
+  double kth_smallest(const double* v, int64_t n, std::vector<double>& buf) const {
+    const int64_t excess = n - k_;
+    if (excess == 0) return *std::max_element(v, v + n);
+    if (excess < 8) {
+      double top[9];  // the excess + 1 largest so far, decreasing
+      const int64_t m = excess + 1;
+      int64_t filled = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        const double x = v[j];
+        if (filled == m && x <= top[m - 1]) continue;
+        int64_t i = filled < m ? filled++ : m - 1;
+        while (i > 0 && top[i - 1] < x) {
+          top[i] = top[i - 1];
+          --i;
+        }
+        top[i] = x;
+      }
+      return top[m - 1];
+    }
+    buf.assign(v, v + n);
+    std::nth_element(buf.begin(), buf.begin() + (k_ - 1), buf.end());
+    return buf[k_ - 1];
   }
 
   // Tries to answer the query `id` from the gathered candidates; `hint` is a guess of its k-th squared distance
   // (0: none). Returns false when the candidates are not proven to contain the answer.
-  bool answer(int32_t id, int r, double hint, Scratch& s, int32_t* out, double& kth_d2, int32_t& kth_id) const {
+  bool answer(int32_t id, double hint, Scratch& s, int32_t* out, double& kth_d2, int32_t& kth_id) const {
     const double* p = xyz_ + 3 * static_cast<int64_t>(id);
-    const int64_t m = static_cast<int64_t>(s.cid.size());
-    s.d2.resize(m);
     const double px = p[0], py = p[1], pz = p[2];
+    const int64_t nq = static_cast<int64_t>(s.qx.size());
+    {
+      // Squared distance to each candidate bucket's centre: a bucket whose centre is farther than √t + rho
+      // holds no point closer than √t.
+      const double* qx = s.qx.data();
+      const double* qy = s.qy.data();
+      const double* qz = s.qz.data();
+      double* qd = s.qd.data();
+#pragma omp simd
+      for (int64_t t = 0; t < nq; ++t) {
+        const double dx = px - qx[t];
+        const double dy = py - qy[t];
+        const double dz = pz - qz[t];
+        qd[t] = (dx * dx + dy * dy) + dz * dz;
+      }
+    }
+    const double bound = bound2(px, py, pz, s);
+    // Every point with d² < t is a candidate as long as t ≤ bound; a tighter t scans and keeps fewer.
+    double t = (hint > 0 && hint < bound) ? hint : bound;
     const double* cx = s.cx.data();
     const double* cy = s.cy.data();
     const double* cz = s.cz.data();
-    double* d2 = s.d2.data();
-#pragma omp simd
-    for (int64_t j = 0; j < m; ++j) {
-      const double dx = px - cx[j];
-      const double dy = py - cy[j];
-      const double dz = pz - cz[j];
-      d2[j] = (dx * dx + dy * dy) + dz * dz;
-    }
-    const double bound = bound2(p, r, s);
-    // Every point with d² < t is a candidate as long as t ≤ bound; a tighter t keeps fewer to sort.
-    double t = (hint > 0 && hint < bound) ? hint : bound;
+    const int32_t* cid = s.cid.data();
+    double* kd = s.kd.data();
+    int32_t* kid = s.kid.data();
+    int64_t count = 0;
     for (;;) {
-      s.kept.clear();
-      for (int64_t j = 0; j < m; ++j) {
-        if (d2[j] < t && s.cid[j] != id) s.kept.push_back({d2[j], s.cid[j]});
+      count = 0;
+      const double reach = std::sqrt(t) + rho_ * (1 + 1e-12);
+      const double reach2 = reach * reach * (1 + 1e-12);
+      for (int64_t q = 0; q < nq; ++q) {
+        if (s.qd[q] > reach2) continue;
+        count = scan_(px, py, pz, t, id, cx, cy, cz, cid, s.run[q], s.run[q + 1], kd, kid, count);
       }
-      if (static_cast<int>(s.kept.size()) >= k_) break;
+      if (count >= k_) break;
       if (t >= bound) return false;
       t = bound;
     }
-    auto& kept = s.kept;
-    std::partial_sort(kept.begin(), kept.begin() + k_, kept.end(), key_less);
-    kth_d2 = kept[k_ - 1].d2;
-    kth_id = kept[k_ - 1].id;
-    for (int j = 0; j < k_; ++j) out[j] = kept[j].id;
-    std::sort(out, out + k_);
+    // The k-th smallest distance K; then, in candidate order, those below K and the first of those at K.
+    const double kth = kth_smallest(kd, count, s.select);
+    int below = 0;
+    for (int64_t j = 0; j < count; ++j) below += kd[j] < kth;
+    int at = k_ - below;  // how many of those at exactly K to take: the smallest indices
+    int o = 0;
+    if (b_.order.empty()) {
+      // Candidates in increasing index order (HEALPix buckets): the first ones at K are the smallest.
+      for (int64_t j = 0; j < count; ++j) {
+        if (kd[j] < kth) {
+          out[o++] = kid[j];
+        } else if (kd[j] == kth && at > 0) {
+          out[o++] = kid[j];
+          --at;
+          kth_id = kid[j];
+        }
+      }
+    } else {
+      s.ties.clear();
+      for (int64_t j = 0; j < count; ++j) {
+        if (kd[j] < kth) {
+          out[o++] = kid[j];
+        } else if (kd[j] == kth) {
+          s.ties.push_back(kid[j]);
+        }
+      }
+      std::sort(s.ties.begin(), s.ties.end());
+      for (int j = 0; j < at; ++j) out[o++] = s.ties[j];
+      kth_id = s.ties[at - 1];
+      std::sort(out, out + k_);  // positions of arbitrary point sets do not increase with the bucket
+    }
+    kth_d2 = kth;
     return true;
   }
 
@@ -235,7 +426,7 @@ class Searcher {
     int64_t expanded = 0;
 #pragma omp parallel reduction(+ : expanded) if (n_ > 20000)
     {
-      Scratch s;
+      Scratch s, wide;
 #pragma omp for schedule(dynamic, 64)
       for (int64_t q = 0; q < nb; ++q) {
         if (b_.start[q] == b_.start[q + 1]) continue;
@@ -246,16 +437,14 @@ class Searcher {
           int32_t* out = result.index.get() + static_cast<int64_t>(id) * k_;
           double kd = 0;
           int32_t ki = -1;
-          if (answer(id, first_rings_, hint, s, out, kd, ki)) {
-            hint = kd * 1.25;
+          if (answer(id, hint, s, out, kd, ki)) {
+            hint = kd * hint_factor_;
           } else {
-            // Widen the search for this query alone, then restore the bucket's candidates.
+            // Widen the search (the wider candidate set is kept for the next query of this bucket).
             ++expanded;
-            Scratch wide;
-            int r = first_rings_ + 1;
-            for (;; ++r) {
+            for (int r = first_rings_ + 1;; ++r) {
               gather(q, r, wide);
-              if (answer(id, r, 0, wide, out, kd, ki)) break;
+              if (answer(id, 0, wide, out, kd, ki)) break;
             }
           }
           result.kth_dist2[id] = kd;
@@ -273,13 +462,18 @@ class Searcher {
   const Buckets& b_;
   RingWalker walker_;
   int first_rings_;
+  ScanFn scan_;
+  double rho_ = 0;
+  // The next query of a bucket (a neighbouring pixel) keeps the candidates below 1.1 × this one's k-th
+  // squared distance; rarely too few (then the proven bound is used).
+  double hint_factor_ = 1.1;
 };
 
 NearestNeighbours allocate(int64_t n, int k) {
   NearestNeighbours r;
   r.points = n;
   r.k = static_cast<int>(std::min<int64_t>(k, std::max<int64_t>(n - 1, 0)));
-  r.index = allocate_huge<int32_t>(n * r.k);
+  r.index = std::shared_ptr<int32_t[]>(new int32_t[std::max<int64_t>(n * r.k, 1)]);  // uninitialised
   r.kth_dist2.assign(n, 0.0);
   r.kth_index.assign(n, -1);
   return r;
@@ -295,13 +489,8 @@ at::Tensor checked_directions(const at::Tensor& directions, int k) {
   return directions.to(at::kCPU, at::kDouble).contiguous();
 }
 
-// First number of rings to scan so that it usually holds the k nearest: about 3k points in the scanned
-// buckets, and at least 2 rings (the bound loses about one bucket radius).
-int first_rings(int k, double points_per_bucket) {
-  int r = 1;
-  while ((2 * r + 1) * (2 * r + 1) * points_per_bucket < 3.0 * k + 8) ++r;
-  return std::max(r, 2);
-}
+// Rings of buckets scanned first around a query's bucket, the buckets holding about 16 (k ≤ 24) or 64 points.
+constexpr int kFirstRings = 2;
 
 }  // namespace
 
@@ -310,10 +499,11 @@ NearestNeighbours nearest_neighbours(const at::Tensor& directions, int k) {
   const int64_t n = dirs.size(0);
   NearestNeighbours result = allocate(n, k);
   if (result.k == 0) return result;
-  // Bucket level: about 4 points per bucket.
+  // Bucket level: about 16 (k ≤ 24) or 64 points per bucket.
+  const int64_t per_bucket = result.k <= 24 ? 16 : 64;
   Buckets b;
   b.nside = 1;
-  while (12 * (2 * b.nside) * (2 * b.nside) * 4 <= n && b.nside < 8192) b.nside *= 2;
+  while (12 * (2 * b.nside) * (2 * b.nside) * per_bucket <= n && b.nside < 8192) b.nside *= 2;
   const int64_t nb = 12 * b.nside * b.nside;
   const double* xyz = dirs.data_ptr<double>();
   std::vector<int64_t> bucket_of(n);
@@ -334,7 +524,7 @@ NearestNeighbours nearest_neighbours(const at::Tensor& directions, int k) {
     for (int64_t i = 0; i < n; ++i) b.order[fill[bucket_of[i]]++] = static_cast<int32_t>(i);
   }
   compute_centres(b);
-  Searcher(xyz, n, result.k, b, first_rings(result.k, static_cast<double>(n) / nb)).run(result);
+  Searcher(xyz, n, result.k, b, kFirstRings).run(result);
   return result;
 }
 
@@ -345,8 +535,8 @@ NearestNeighbours nearest_neighbours(const HealpixGrid& grid, int k) {
   if (result.k == 0) return result;
   const auto dirs = grid.directions();
   // Buckets of B² NEST pixels (B = nside / bucket nside): contiguous in NEST order.
-  int64_t B = 1;
-  while (B * B * 4 <= result.k && B < grid.nside()) B *= 2;
+  // Measured at nside 256: B = 4 for k ≤ 24 and B = 8 above, with two rings of buckets, need no widening.
+  int64_t B = std::min<int64_t>(result.k <= 24 ? 4 : 8, grid.nside());
   Buckets b;
   b.nside = grid.nside() / B;
   int shift = 0;
@@ -361,7 +551,7 @@ NearestNeighbours nearest_neighbours(const HealpixGrid& grid, int k) {
     for (int64_t q = 0; q < nb; ++q) b.start[q + 1] += b.start[q];
   }
   compute_centres(b);
-  Searcher(dirs.data_ptr<double>(), n, result.k, b, first_rings(result.k, static_cast<double>(B * B))).run(result);
+  Searcher(dirs.data_ptr<double>(), n, result.k, b, kFirstRings).run(result);
   return result;
 }
 

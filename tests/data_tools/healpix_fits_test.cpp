@@ -1,6 +1,8 @@
 // HEALPix FITS maps: round trips, healpy interoperability both ways, and clear errors on bad files.
 #include "sphaera/data_tools/healpix_fits.h"
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -9,9 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "sphaera/core/check.h"
 #include "tests/support/npy.h"
@@ -26,9 +25,8 @@ class HealpixFitsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     torch::manual_seed(11);
-    dir_ = fs::temp_directory_path() /
-           ("sphaera_fits_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() / ("sphaera_fits_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -38,8 +36,8 @@ class HealpixFitsTest : public ::testing::Test {
   // Runs a Python script (healpy, numpy) in the test directory; fails the test with its output on error.
   void python(const std::string& script) {
     const std::string file = path("script.py"), log = path("script.log");
-    std::ofstream(file) << "import numpy as np, healpy as hp, os\nos.chdir(" << '"' << dir_.string() << '"'
-                        << ")\n" << script;
+    std::ofstream(file) << "import numpy as np, healpy as hp, os\nos.chdir(" << '"' << dir_.string() << '"' << ")\n"
+                        << script;
     const int status = std::system(("/usr/bin/python3 " + file + " >" + log + " 2>&1").c_str());
     std::ifstream in(log);
     std::stringstream out;
@@ -170,9 +168,8 @@ TEST_F(HealpixFitsTest, MissingPixelsBecomeUnseenOnDiskAndNanInMemory) {
 }
 
 TEST_F(HealpixFitsTest, InvalidPixelMaskFindsNanAndUnseen) {
-  const auto x = torch::tensor({1.0, std::nan(""), kUnseen, static_cast<double>(static_cast<float>(kUnseen)), -1.6e30,
-                                0.0},
-                               torch::kDouble);
+  const auto x = torch::tensor(
+      {1.0, std::nan(""), kUnseen, static_cast<double>(static_cast<float>(kUnseen)), -1.6e30, 0.0}, torch::kDouble);
   const auto expected = torch::tensor({false, true, true, true, false, false});
   EXPECT_TRUE(torch::equal(invalid_pixel_mask(x), expected));
   EXPECT_TRUE(torch::equal(invalid_pixel_mask(x.to(torch::kFloat)), expected));
@@ -292,7 +289,9 @@ TEST_F(HealpixFitsTest, WriteRejectsBadMapsAndLeavesExistingFilesAlone) {
   write_healpix_map(path("keep.fits"), good);
   EXPECT_NE(error_of([&] { write_healpix_map(path("keep.fits"), torch::zeros({100})); }).find("100 pixels"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { write_healpix_map(path("keep.fits"), torch::zeros({2, 2, 48})); }).find("[C, npix]"),
+  EXPECT_NE(error_of([&] {
+              write_healpix_map(path("keep.fits"), torch::zeros({2, 2, 48}));
+            }).find("[C, npix]"),
             std::string::npos);
   EXPECT_TRUE(torch::equal(read_healpix_map(path("keep.fits")), good));
   // Replacing a file and creating missing directories.

@@ -1,15 +1,14 @@
 // Normalisation statistics: exact against a direct computation, NaN/UNSEEN ignored, JSON round trip.
 #include "sphaera/data_tools/normalization.h"
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "sphaera/core/check.h"
 #include "sphaera/data_tools/healpix_fits.h"
@@ -93,8 +92,7 @@ TEST_F(NormalizationTest, JsonRoundTripAndMalformedJson) {
                InvalidArgument);
   EXPECT_THROW(NormalizationStats::from_json(nlohmann::json::parse(R"({"mean": [1.0], "std": [-1]})")),
                InvalidArgument);
-  EXPECT_THROW(NormalizationStats::from_json(nlohmann::json::parse(R"({"mean": ["a"], "std": [1]})")),
-               InvalidArgument);
+  EXPECT_THROW(NormalizationStats::from_json(nlohmann::json::parse(R"({"mean": ["a"], "std": [1]})")), InvalidArgument);
   EXPECT_THROW(NormalizationStats::from_json(nlohmann::json::parse("[1, 2]")), InvalidArgument);
 }
 

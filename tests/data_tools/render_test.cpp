@@ -1,14 +1,13 @@
 // Mollweide PNGs: file format, geometry (inside the ellipse coloured, outside background), colours, errors.
 #include "sphaera/data_tools/render.h"
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
-#include <torch/torch.h>
 
 #include "sphaera/core/check.h"
 #include "sphaera/transforms/healpix_grid.h"
@@ -101,8 +100,11 @@ TEST(RenderTest, InsideTheEllipseIsColouredOutsideIsBackground) {
   }
   // The colour bar runs from the colour of the minimum to that of the maximum.
   const double bar_y = (L.bar_y0 + L.bar_y1) / 2.0;
+  const double bar = static_cast<double>(L.bar_x1 - L.bar_x0);
+  EXPECT_EQ(pixel(image, L.bar_x0 + 1, bar_y), colour(1.5 / bar));
   EXPECT_LE(distance(pixel(image, L.bar_x0 + 1, bar_y), colour(0.0)), 3);
-  EXPECT_LE(distance(pixel(image, L.bar_x1 - 2, bar_y), colour(1.0)), 3);
+  EXPECT_EQ(pixel(image, L.bar_x1 - 2, bar_y), colour(1.0 - 1.5 / bar));
+  EXPECT_LE(distance(pixel(image, L.bar_x1 - 1, bar_y), colour(1.0)), 3);
 }
 
 TEST(RenderTest, LongitudeIncreasesToTheLeftAsInHealpy) {
@@ -150,7 +152,8 @@ TEST(RenderTest, PngFileHasSignatureSizeAndSamePixels) {
   EXPECT_TRUE(std::equal(signature, signature + 8, bytes.begin()));
   EXPECT_EQ(std::string(bytes.begin() + 12, bytes.begin() + 16), "IHDR");
   auto be32 = [&](size_t at) {
-    return (uint32_t(bytes[at]) << 24) | (uint32_t(bytes[at + 1]) << 16) | (uint32_t(bytes[at + 2]) << 8) | bytes[at + 3];
+    return (uint32_t(bytes[at]) << 24) | (uint32_t(bytes[at + 1]) << 16) | (uint32_t(bytes[at + 2]) << 8) |
+           bytes[at + 3];
   };
   const auto L = mollweide_layout(320);
   EXPECT_EQ(be32(16), 320u);

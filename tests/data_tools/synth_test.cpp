@@ -1,18 +1,17 @@
 // synth-cosmo: same spectrum, different skewness, seeded, and a data set that appears whole or not at all.
 #include "sphaera/data_tools/synth.h"
 
+#include <gtest/gtest.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-#include <set>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <set>
+#include <sstream>
 
 #include "sphaera/core/check.h"
 #include "sphaera/data_tools/healpix_fits.h"
@@ -52,9 +51,8 @@ std::string error_of(F&& f) {
 class SynthDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("sphaera_synth_test_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_ = fs::temp_directory_path() / ("sphaera_synth_test_" + std::to_string(::getpid()) + "_" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_);
     options_.nside = 8;
@@ -164,7 +162,9 @@ TEST(SynthCosmoTest, ClassesShareTheSpectrumButNotTheSkewness) {
   EXPECT_LT(mean_skew[1], 1.1);
   EXPECT_GT(mean_skew[1] - mean_skew[0], 10 * std::sqrt((var_skew[0] + var_skew[1]) / n));
   // Both classes have the same pixel scale: the expected standard deviation of the target spectrum.
-  EXPECT_NEAR(synth.signal_std(), std::sqrt(((2 * torch::arange(L + 1, torch::kDouble) + 1) * target).sum().item<double>() / (4 * kPi)), 1e-9);
+  EXPECT_NEAR(synth.signal_std(),
+              std::sqrt(((2 * torch::arange(L + 1, torch::kDouble) + 1) * target).sum().item<double>() / (4 * kPi)),
+              1e-9);
 }
 
 TEST(SynthCosmoTest, SkewnessOptionControlsTheLognormalClass) {

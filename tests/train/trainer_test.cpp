@@ -105,10 +105,12 @@ TEST_F(TrainerTest, WritesACompleteRunDirectory) {
   }
   const auto lines = jsonl("run/metrics.jsonl");
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(lines[1]["epoch"], 1);
+  EXPECT_EQ(lines[0]["epoch"], 1);  // epochs count from 1
+  EXPECT_EQ(lines[1]["epoch"], 2);
   EXPECT_TRUE(lines[1]["val"].contains("confusion"));
   json summary;
   std::ifstream("run/summary.json") >> summary;
+  EXPECT_EQ(summary["epochs_run"], 2);
   const double accuracy = summary["test"]["accuracy"].get<double>();
   EXPECT_GE(accuracy, 0.0);
   EXPECT_LE(accuracy, 1.0);
