@@ -13,6 +13,7 @@
 #include "sphaera/core/check.h"
 #include "sphaera/core/runtime.h"
 #include "sphaera/data_tools/atomic_file.h"
+#include "sphaera/data_tools/plot.h"
 #include "sphaera/data_tools/synth.h"
 #include "sphaera/models/registry.h"
 #include "sphaera/train/checkpoint.h"
@@ -204,6 +205,22 @@ Data load_data(const DataConfig& d, const data_tools::NormalizationStats* given)
   return data;
 }
 
+// training_curves.png: loss and accuracy per epoch, train and validation.
+void write_curves(const fs::path& path, const std::vector<json>& history) {
+  data_tools::Series train_loss{"train", {}, {}}, val_loss{"val", {}, {}}, train_acc{"train", {}, {}},
+      val_acc{"val", {}, {}};
+  for (const auto& line : history) {
+    const double epoch = line["epoch"].get<double>();
+    for (auto* s : {&train_loss, &val_loss, &train_acc, &val_acc}) s->x.push_back(epoch);
+    train_loss.y.push_back(line["train"]["loss"].get<double>());
+    val_loss.y.push_back(line["val"]["loss"].get<double>());
+    train_acc.y.push_back(line["train"]["accuracy"].get<double>());
+    val_acc.y.push_back(line["val"]["accuracy"].get<double>());
+  }
+  data_tools::write_line_chart_png(path.string(), {{"loss", "epoch", {train_loss, val_loss}},
+                                                   {"accuracy", "epoch", {train_acc, val_acc}}});
+}
+
 void write_jsonl(const fs::path& path, const std::vector<json>& lines) {
   std::string text;
   for (const auto& line : lines) text += line.dump() + "\n";
@@ -372,6 +389,7 @@ TrainResult run_training(const TrainRequest& request) {
     line["seconds"] = progress.elapsed_seconds();
     history.push_back(line);
     write_jsonl(run_dir / "metrics.jsonl", history);
+    write_curves(run_dir / "training_curves.png", history);
     const json meta = meta_for(epoch + 1);
     if (better) save_checkpoint((run_dir / "checkpoints" / "best.pt").string(), *b.net, nullptr, meta);
     if (s.checkpoint_every > 0 && (epoch + 1) % s.checkpoint_every == 0) {

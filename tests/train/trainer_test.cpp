@@ -99,7 +99,7 @@ TEST_F(TrainerTest, WritesACompleteRunDirectory) {
   const auto result = sphaera::train::run_training(request);
   EXPECT_EQ(result.run_dir, "run");
   for (const char* f : {"run/config.yaml", "run/metrics.jsonl", "run/summary.json", "run/checkpoints/last.pt",
-                        "run/checkpoints/best.pt", "run/checkpoints/epoch_1.pt", "run/checkpoints/epoch_2.pt",
+                        "run/checkpoints/best.pt", "run/checkpoints/epoch_1.pt", "run/training_curves.png", "run/checkpoints/epoch_2.pt",
                         "synth/train.csv"}) {
     EXPECT_TRUE(fs::exists(f)) << f;
   }
