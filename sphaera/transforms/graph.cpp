@@ -100,8 +100,13 @@ void prefix_sum_in_place(int64_t* counts, int64_t n) {
 // `count(i)`: entries of row i (diagonal slot included unless `output` is the adjacency);
 // `fill(i, rp, out)`: writes row i's sorted columns to out. Values: w_ij = exp(−c · d²_ij), then W, D − W or
 // I − D^-½ W D^-½ (an isolated vertex gets L_ii = 0, as pygsp).
+//
+// `reuse`: optional memory of `reuse_bytes` bytes for the values (it may hold what `fill` reads: all columns
+// are written before the first value). Fresh memory costs page faults (about 1 s per GB in some VMs), so the
+// V2 build lets the values overwrite the k-NN lists.
 template <typename Count, typename Fill>
-core::CsrMatrix assemble(int64_t n, const double* xyz, double c, Output output, Count count, Fill fill) {
+core::CsrMatrix assemble(int64_t n, const double* xyz, double c, Output output, Count count, Fill fill,
+                         std::shared_ptr<void> reuse = nullptr, size_t reuse_bytes = 0) {
   auto row_ptr = at::empty({n + 1}, at::kLong);
   int64_t* rp = row_ptr.data_ptr<int64_t>();
   rp[0] = 0;
@@ -110,8 +115,18 @@ core::CsrMatrix assemble(int64_t n, const double* xyz, double c, Output output, 
   prefix_sum_in_place(rp, n);
   const int64_t nnz = rp[n];
   auto col_t = at::empty({nnz}, at::kInt);
-  auto val_t = at::empty({nnz}, at::kDouble);
   int32_t* col = col_t.data_ptr<int32_t>();
+#pragma omp parallel for schedule(dynamic, 4096) if (n > 20000)
+  for (int64_t i = 0; i < n; ++i) fill(i, rp, col + rp[i]);
+  at::Tensor val_t;
+  if (reuse != nullptr && static_cast<size_t>(nnz) * sizeof(double) <= reuse_bytes) {
+    auto* keep = new std::shared_ptr<void>(std::move(reuse));
+    val_t = at::from_blob(
+        keep->get(), {nnz}, [keep](void*) { delete keep; }, at::TensorOptions().dtype(at::kDouble));
+  } else {
+    reuse.reset();
+    val_t = at::empty({nnz}, at::kDouble);
+  }
   double* v = val_t.data_ptr<double>();
   const double sign = output == Output::kCombinatorial ? -1.0 : 1.0;
   std::vector<double> degree(output == Output::kNormalized ? n : 0);
@@ -122,7 +137,6 @@ core::CsrMatrix assemble(int64_t n, const double* xyz, double c, Output output, 
     for (int64_t i = 0; i < n; ++i) {
       const int64_t b = rp[i];
       const int64_t e = rp[i + 1];
-      fill(i, rp, col + b);
       const double* xi = xyz + 3 * i;
       w.resize(e - b);
       for (int64_t t = b; t < e; ++t) w[t - b] = -c * chord2(xi, xyz + 3 * static_cast<int64_t>(col[t]));
@@ -167,7 +181,8 @@ inline bool knn_contains(const NearestNeighbours& nn, const double* xyz, int64_t
 
 // V2: the union of the directed k-NN lists and their transposes (pygsp's "fill" symmetrisation: a distance
 // is the same double both ways, so its averaging step changes nothing).
-core::CsrMatrix assemble_knn(const NearestNeighbours& nn, const double* xyz, double c, Output output) {
+core::CsrMatrix assemble_knn(const NearestNeighbours& nn, const double* xyz, double c, Output output,
+                             std::shared_ptr<void> reuse, size_t reuse_bytes) {
   const int64_t n = nn.points;
   const int k = nn.k;
   // Row j also needs i when i chose j but j did not choose i (about 1% of the edges).
@@ -215,7 +230,8 @@ core::CsrMatrix assemble_knn(const NearestNeighbours& nn, const double* xyz, dou
           *out++ = next;
         }
         if (diag_pending) *out++ = static_cast<int32_t>(i);
-      });
+      },
+      std::move(reuse), reuse_bytes);
 }
 
 // V1: HEALPix's 8 (or 7) neighbours, outside pixels dropped (symmetric, since "touches" is);
@@ -308,10 +324,19 @@ core::CsrMatrix build(const Grid& grid, const GraphOptions& options, Output outp
                   " (the table is for HEALPix): set kernel_width");
     sigma = v2_kernel_width(healpix->nside(), options.k);
   }
-  const NearestNeighbours nn =
-      healpix != nullptr ? nearest_neighbours(*healpix, options.k) : nearest_neighbours(dirs, options.k);
+  // One buffer first holds the k-NN lists, then the values (about 1% more entries than k + 1 per row).
+  const int64_t n = grid.size();
+  const int64_t k = std::min<int64_t>(options.k, std::max<int64_t>(n - 1, 0));
+  const size_t bytes = std::max<size_t>(static_cast<size_t>(n) * k * sizeof(int32_t),
+                                        static_cast<size_t>(n) * (k + 1) * sizeof(double) * 105 / 100) + 64;
+  std::shared_ptr<void> buffer(std::malloc(bytes), [](void* p) { std::free(p); });
+  SPHAERA_CHECK(buffer != nullptr, "graph: cannot allocate ", bytes, " bytes for ", grid.key());
+  std::shared_ptr<int32_t[]> lists(buffer, static_cast<int32_t*>(buffer.get()));
+  const NearestNeighbours nn = healpix != nullptr ? nearest_neighbours(*healpix, options.k, lists)
+                                            : nearest_neighbours(dirs, options.k, lists);
   timer("knn", "(" + std::to_string(nn.expanded_queries) + " queries widened)");
-  auto result = assemble_knn(nn, xyz, std::log(2.0) / (sigma * sigma), output);
+  // From here the values overwrite the lists once every row's columns are written (see assemble).
+  auto result = assemble_knn(nn, xyz, std::log(2.0) / (sigma * sigma), output, std::move(buffer), bytes);
   timer("assemble");
   return result;
 }

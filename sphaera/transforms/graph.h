@@ -63,7 +63,8 @@ core::CsrMatrix laplacian(const core::CsrMatrix& w, LaplacianKind kind);
 
 /// The Laplacian of the chosen construction on `grid` (options.laplacian_kind()), built directly without
 /// materialising W: same result as laplacian(adjacency(grid, options), kind), half the peak memory.
-/// Full-sky HEALPix graphs run rows in parallel; nside 1024, k = 20 (266M non-zeros) takes a few seconds.
+/// Rows are built in parallel straight into CSR. Measured on 2 cores, nside 1024, k = 20 (266M non-zeros):
+/// 6 s of CPU (2 s of it the k-NN search), 3.9 GB peak; nside 256: 0.3 s.
 core::CsrMatrix graph_laplacian(const Grid& grid, const GraphOptions& options);
 
 /// Deterministic upper bound of the largest eigenvalue of a symmetric matrix, at most 1% above it:

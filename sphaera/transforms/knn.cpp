@@ -469,11 +469,12 @@ class Searcher {
   double hint_factor_ = 1.1;
 };
 
-NearestNeighbours allocate(int64_t n, int k) {
+NearestNeighbours allocate(int64_t n, int k, std::shared_ptr<int32_t[]> storage = {}) {
   NearestNeighbours r;
   r.points = n;
   r.k = static_cast<int>(std::min<int64_t>(k, std::max<int64_t>(n - 1, 0)));
-  r.index = std::shared_ptr<int32_t[]>(new int32_t[std::max<int64_t>(n * r.k, 1)]);  // uninitialised
+  r.index = storage != nullptr ? std::move(storage)
+                              : std::shared_ptr<int32_t[]>(new int32_t[std::max<int64_t>(n * r.k, 1)]);  // uninitialised
   r.kth_dist2.assign(n, 0.0);
   r.kth_index.assign(n, -1);
   return r;
@@ -494,10 +495,10 @@ constexpr int kFirstRings = 2;
 
 }  // namespace
 
-NearestNeighbours nearest_neighbours(const at::Tensor& directions, int k) {
+NearestNeighbours nearest_neighbours(const at::Tensor& directions, int k, std::shared_ptr<int32_t[]> storage) {
   const auto dirs = checked_directions(directions, k);
   const int64_t n = dirs.size(0);
-  NearestNeighbours result = allocate(n, k);
+  NearestNeighbours result = allocate(n, k, std::move(storage));
   if (result.k == 0) return result;
   // Bucket level: about 16 (k ≤ 24) or 64 points per bucket.
   const int64_t per_bucket = result.k <= 24 ? 16 : 64;
@@ -528,10 +529,10 @@ NearestNeighbours nearest_neighbours(const at::Tensor& directions, int k) {
   return result;
 }
 
-NearestNeighbours nearest_neighbours(const HealpixGrid& grid, int k) {
+NearestNeighbours nearest_neighbours(const HealpixGrid& grid, int k, std::shared_ptr<int32_t[]> storage) {
   SPHAERA_CHECK(k >= 1, "nearest_neighbours: k must be ≥ 1, got ", k);
   const int64_t n = grid.size();
-  NearestNeighbours result = allocate(n, k);
+  NearestNeighbours result = allocate(n, k, std::move(storage));
   if (result.k == 0) return result;
   const auto dirs = grid.directions();
   // Buckets of B² NEST pixels (B = nside / bucket nside): contiguous in NEST order.

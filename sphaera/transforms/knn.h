@@ -39,10 +39,11 @@ struct NearestNeighbours {
 };
 
 /// k nearest neighbours among `directions` (float64 [n, 3] unit vectors, any order), n < 2³¹.
-NearestNeighbours nearest_neighbours(const at::Tensor& directions, int k);
+/// `storage`: optional memory for `index` (at least n · min(k, n − 1) int32), e.g. to reuse it afterwards.
+NearestNeighbours nearest_neighbours(const at::Tensor& directions, int k, std::shared_ptr<int32_t[]> storage = {});
 
 /// Same, using the HEALPix layout of the grid's pixels (NEST buckets are contiguous): faster, same result.
-NearestNeighbours nearest_neighbours(const HealpixGrid& grid, int k);
+NearestNeighbours nearest_neighbours(const HealpixGrid& grid, int k, std::shared_ptr<int32_t[]> storage = {});
 
 /// O(n²) reference with the same definition and tie-break (for tests and tiny inputs).
 NearestNeighbours brute_force_nearest_neighbours(const at::Tensor& directions, int k);

@@ -15,6 +15,8 @@
 #include <torch/torch.h>
 
 #include "sphaera/core/check.h"
+#include "sphaera/core/runtime.h"
+#include "sphaera/transforms/fast_math.h"
 #include "sphaera/transforms/healpix_grid.h"
 #include "tests/support/npy.h"
 
@@ -387,6 +389,38 @@ TEST(GraphTest, OptionKeysNameWhatChangesTheGraph) {
   GraphOptions v1;
   v1.construction = GraphConstruction::kV1;
   EXPECT_EQ(v1.key(), "v1,normalized");
+}
+
+TEST(GraphTest, SameGraphWhateverTheThreadCount) {
+  HealpixGrid grid(64);  // 49152 vertices: large enough for the parallel paths
+  GraphOptions options;
+  options.k = 20;
+  sphaera::core::set_num_threads(1);
+  const auto one = graph_laplacian(grid, options);
+  const double bound_one = largest_eigenvalue_bound(one);
+  sphaera::core::set_num_threads(2);
+  const auto two = graph_laplacian(grid, options);
+  EXPECT_TRUE(torch::equal(one.row_ptr(), two.row_ptr()));
+  EXPECT_TRUE(torch::equal(one.col_index(), two.col_index()));
+  EXPECT_TRUE(torch::equal(one.values(), two.values()));
+  EXPECT_EQ(bound_one, largest_eigenvalue_bound(two));
+  sphaera::core::set_num_threads(0);
+}
+
+TEST(GraphTest, FastExponentialIsWithinTwoUlp) {
+  std::vector<double> x;
+  for (double v = 0; v > -700; v -= 0.0137) x.push_back(v);
+  for (double v : {-0.0, -1e-300, -1e-17, -0.5 * std::log(2.0), -std::log(2.0), -699.999}) x.push_back(v);
+  std::vector<double> y = x;
+  exp_nonpositive_inplace(y.data(), static_cast<int64_t>(y.size()));
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double exact = std::exp(x[i]);
+    worst = std::max(worst, std::abs(exp_nonpositive(x[i]) - exact) / exact);
+    worst = std::max(worst, std::abs(y[i] - exact) / exact);
+  }
+  EXPECT_LT(worst, 4.5e-16);
+  EXPECT_EQ(exp_nonpositive(-800.0), 0.0);
 }
 
 TEST(GraphTest, CacheBuildsOncePerGridOptionsDtypeAndDevice) {
