@@ -1,5 +1,6 @@
 // HEALPix FITS maps: round trips, healpy interoperability both ways, and clear errors on bad files.
 #include "sphaera/data_tools/healpix_fits.h"
+#include "tests/support/errors.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -18,6 +19,8 @@
 namespace fs = std::filesystem;
 using sphaera::core::InvalidArgument;
 using namespace sphaera::data_tools;
+
+using sphaera::testing::error_of;
 
 namespace {
 
@@ -43,17 +46,6 @@ class HealpixFitsTest : public ::testing::Test {
     std::stringstream out;
     out << in.rdbuf();
     ASSERT_EQ(status, 0) << "python failed:\n" << script << "\n" << out.str();
-  }
-
-  // The message of the InvalidArgument `f` throws, or "" when it does not throw.
-  template <typename F>
-  static std::string error_of(F&& f) {
-    try {
-      f();
-    } catch (const InvalidArgument& e) {
-      return e.what();
-    }
-    return "";
   }
 
   fs::path dir_;

@@ -1,5 +1,6 @@
 // synth-cosmo: same spectrum, different skewness, seeded, and a data set that appears whole or not at all.
 #include "sphaera/data_tools/synth.h"
+#include "tests/support/errors.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -38,15 +39,7 @@ std::string slurp(const fs::path& p) {
   return s.str();
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const InvalidArgument& e) {
-    return e.what();
-  }
-  return "";
-}
+using sphaera::testing::error_of;
 
 class SynthDirTest : public ::testing::Test {
  protected:

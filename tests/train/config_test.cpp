@@ -7,23 +7,14 @@
 
 #include "sphaera/core/check.h"
 #include "sphaera/train/experiment.h"
+#include "tests/support/errors.h"
 
 using sphaera::core::InvalidArgument;
 using sphaera::train::Config;
 using sphaera::train::Section;
+using sphaera::testing::error_of;
 
 namespace {
-
-// Runs `f` and returns the message of the InvalidArgument it throws ("" when it does not throw).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const InvalidArgument& e) {
-    return e.what();
-  }
-  return "";
-}
 
 const char* kValid = R"(seed: 3
 data:
