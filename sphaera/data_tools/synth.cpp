@@ -70,33 +70,33 @@ class NormalRng {
   bool has_spare_ = false;
 };
 
+// P_n'(z) by the three-term recurrence (P_n(z) returned through `value`).
+double legendre_derivative(int n, double z, double& value) {
+  double p0 = 1.0, p1 = z;
+  for (int k = 2; k <= n; ++k) {
+    const double p2 = ((2.0 * k - 1.0) * z * p1 - (k - 1.0) * p0) / k;
+    p0 = p1;
+    p1 = p2;
+  }
+  value = p1;
+  return n * (z * p1 - p0) / (z * z - 1.0);
+}
+
 // Gauss–Legendre nodes and weights on [-1, 1] (Newton iteration on P_n).
 void gauss_legendre(int n, std::vector<double>& x, std::vector<double>& w) {
   x.assign(n, 0.0);
   w.assign(n, 0.0);
   for (int i = 0; i < (n + 1) / 2; ++i) {
     double z = std::cos(kPi * (i + 0.75) / (n + 0.5));
-    double dp = 1.0;
+    double value = 0.0;
     for (int iter = 0; iter < 100; ++iter) {
-      double p0 = 1.0, p1 = z;
-      for (int k = 2; k <= n; ++k) {
-        const double p2 = ((2.0 * k - 1.0) * z * p1 - (k - 1.0) * p0) / k;
-        p0 = p1;
-        p1 = p2;
-      }
-      dp = n * (z * p1 - p0) / (z * z - 1.0);
-      const double dz = p1 / dp;
+      const double dp = legendre_derivative(n, z, value);
+      const double dz = value / dp;
       z -= dz;
       if (std::abs(dz) < 1e-15) break;
     }
     // P_n'(z) at the converged node for the weight.
-    double p0 = 1.0, p1 = z;
-    for (int k = 2; k <= n; ++k) {
-      const double p2 = ((2.0 * k - 1.0) * z * p1 - (k - 1.0) * p0) / k;
-      p0 = p1;
-      p1 = p2;
-    }
-    dp = n * (z * p1 - p0) / (z * z - 1.0);
+    const double dp = legendre_derivative(n, z, value);
     x[i] = z;
     x[n - 1 - i] = -z;
     w[i] = w[n - 1 - i] = 2.0 / ((1.0 - z * z) * dp * dp);
