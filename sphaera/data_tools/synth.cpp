@@ -23,6 +23,7 @@
 #include "sphaera/data_tools/healpix_fits.h"
 #include "sphaera/data_tools/healpix_order.h"
 #include "sphaera/data_tools/manifest.h"
+#include "sphaera/transforms/ring_grids.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -70,45 +71,12 @@ class NormalRng {
   bool has_spare_ = false;
 };
 
-// P_n'(z) by the three-term recurrence (P_n(z) returned through `value`).
-double legendre_derivative(int n, double z, double& value) {
-  double p0 = 1.0, p1 = z;
-  for (int k = 2; k <= n; ++k) {
-    const double p2 = ((2.0 * k - 1.0) * z * p1 - (k - 1.0) * p0) / k;
-    p0 = p1;
-    p1 = p2;
-  }
-  value = p1;
-  return n * (z * p1 - p0) / (z * z - 1.0);
-}
-
-// Gauss–Legendre nodes and weights on [-1, 1] (Newton iteration on P_n).
-void gauss_legendre(int n, std::vector<double>& x, std::vector<double>& w) {
-  x.assign(n, 0.0);
-  w.assign(n, 0.0);
-  for (int i = 0; i < (n + 1) / 2; ++i) {
-    double z = std::cos(kPi * (i + 0.75) / (n + 0.5));
-    double value = 0.0;
-    for (int iter = 0; iter < 100; ++iter) {
-      const double dp = legendre_derivative(n, z, value);
-      const double dz = value / dp;
-      z -= dz;
-      if (std::abs(dz) < 1e-15) break;
-    }
-    // P_n'(z) at the converged node for the weight.
-    const double dp = legendre_derivative(n, z, value);
-    x[i] = z;
-    x[n - 1 - i] = -z;
-    w[i] = w[n - 1 - i] = 2.0 / ((1.0 - z * z) * dp * dp);
-  }
-}
-
 // Two-point correlation functions ↔ angular spectra, exact for band-limited spectra on enough
 // Gauss–Legendre nodes: ξ(μ) = Σ_l (2l+1)/4π C_l P_l(μ), C_l = 2π ∫ ξ(μ) P_l(μ) dμ.
 // Work is split into fixed blocks of nodes summed in a fixed order: results do not depend on threads.
 class LegendreTransform {
  public:
-  LegendreTransform(int64_t lmax, int nodes) : lmax_(lmax) { gauss_legendre(nodes, x_, w_); }
+  LegendreTransform(int64_t lmax, int nodes) : lmax_(lmax) { transforms::gauss_legendre(nodes, x_, w_); }
 
   std::vector<double> correlation(const std::vector<double>& cl) const {
     std::vector<double> xi(x_.size());

@@ -11,6 +11,7 @@
 
 #include "sphaera/core/check.h"
 #include "sphaera/models/cheb_conv.h"
+#include "sphaera/models/spectral_conv.h"
 #include "sphaera/models/layers.h"
 #include "sphaera/transforms/healpix_grid.h"
 
@@ -341,6 +342,47 @@ void build_deepsphere_classifier(const json& o, LayerContext& c) {
   }
 }
 
+std::shared_ptr<const transforms::RingLayout> require_rings(const LayerContext& c, const std::string& type) {
+  require_map(c, type);
+  auto rings = c.grid->rings();
+  SPHAERA_CHECK(rings != nullptr, c.where, ": ", type, " needs a full-sky grid with iso-latitude rings (HEALPix with "
+                "data.order 0, Gauss-Legendre, equiangular) for its spherical harmonic transform, but its input is on ",
+                c.grid->key());
+  return rings;
+}
+
+void build_spectral_conv(const json& o, LayerContext& c) {
+  OptionReader r(o, c.where, "spectral_conv");
+  const int64_t out = r.integer("out", std::nullopt, 1);
+  const bool lmax_given = r.has("lmax");
+  const int64_t lmax_option = r.integer("lmax", 0, 0, 16384);
+  const int64_t anchors = r.integer("anchors", 0, 0, 16385);
+  const bool bias = r.boolean("bias", true);
+  r.finish();
+  require_rings(c, "spectral_conv");
+  const int64_t lmax = lmax_given ? lmax_option : transforms::natural_lmax(*c.grid);
+  SPHAERA_CHECK(anchors == 0 || (anchors >= 2 && anchors <= lmax + 1), r.path("anchors"),
+                ": expected 0 (a weight per degree) or an integer in [2, lmax + 1 = ", lmax + 1, "], got ", anchors);
+  SpectralConv conv = at_path(c.where, [&] {
+    return SpectralConv(SpectralConvOptions(c.channels, out, lmax).anchors(anchors).bias(bias), c.grid, c.spectral);
+  });
+  c.channels = out;
+  c.add("spectral_conv", torch::nn::AnyModule(conv));
+}
+
+void build_spectral_pool(const json& o, LayerContext& c) {
+  OptionReader r(o, c.where, "spectral_pool");
+  const bool lmax_given = r.has("lmax");
+  const int64_t lmax_option = r.integer("lmax", 0, 0, 16384);
+  r.finish();
+  require_rings(c, "spectral_pool");
+  const transforms::GridPtr coarse = at_path(c.where, [&] { return coarser_ring_grid(c.grid); });
+  const int64_t lmax = lmax_given ? lmax_option : transforms::natural_lmax(*coarse);
+  SpectralPool pool = at_path(c.where, [&] { return SpectralPool(c.grid, coarse, lmax, c.spectral); });
+  c.grid = coarse;
+  c.add("spectral_pool", torch::nn::AnyModule(pool));
+}
+
 }  // namespace
 
 // ---- context, registry --------------------------------------------------------------------------------------------
@@ -382,6 +424,8 @@ void register_builtin_layers(LayerRegistry& registry) {
   registry.add("flatten", build_flatten);
   registry.add("linear", build_linear);
   registry.add("deepsphere_classifier", build_deepsphere_classifier);
+  registry.add("spectral_conv", build_spectral_conv);
+  registry.add("spectral_pool", build_spectral_pool);
 }
 
 const LayerRegistry& layer_registry() {
@@ -437,6 +481,19 @@ transforms::GraphOptions parse_graph_options(const json& graph, const std::strin
   return options;
 }
 
+transforms::ShtOptions parse_spectral_options(const json& spectral, const std::string& where) {
+  OptionReader r(spectral, where, "spectral");
+  const std::string mode = r.choice("mode", "auto", {"auto", "precompute", "on_the_fly"});
+  const int64_t iterations = r.integer("iterations", 0, 0, 100);
+  const double budget_gb = r.number("memory_budget_gb", 1.0, positive, "a number of GB > 0");
+  r.finish();
+  transforms::ShtOptions options;
+  options.mode = transforms::parse_sht_mode(mode);
+  options.iterations = static_cast<int>(iterations);
+  options.memory_budget = static_cast<int64_t>(budget_gb * 1073741824.0);
+  return options;
+}
+
 Network build_network(const json& model_section, const ModelInputs& inputs) {
   SPHAERA_CHECK(inputs.grid != nullptr, "model: no input grid given");
   SPHAERA_CHECK(inputs.in_channels >= 1, "model: input channels must be at least 1, got ", inputs.in_channels);
@@ -444,14 +501,18 @@ Network build_network(const json& model_section, const ModelInputs& inputs) {
   SPHAERA_CHECK(model_section.is_object(), "model: expected a mapping with `layers` (and optionally `graph`), got ",
                 model_section.dump());
   for (const auto& item : model_section.items()) {
-    SPHAERA_CHECK(item.key() == "graph" || item.key() == "layers", "model.", item.key(),
-                  ": unknown key (known: graph, layers)");
+    SPHAERA_CHECK(item.key() == "graph" || item.key() == "spectral" || item.key() == "layers", "model.", item.key(),
+                  ": unknown key (known: graph, layers, spectral)");
   }
   LayerContext context;
   context.grid = inputs.grid;
   context.channels = inputs.in_channels;
   context.num_classes = inputs.num_classes;
+  context.spectral.iterations = 0;  // inside networks: one quadrature step (see `spectral` above)
   if (model_section.contains("graph")) context.graph = parse_graph_options(model_section.at("graph"), "model.graph");
+  if (model_section.contains("spectral")) {
+    context.spectral = parse_spectral_options(model_section.at("spectral"), "model.spectral");
+  }
   SPHAERA_CHECK(model_section.contains("layers"),
                 "model.layers: required (a list of layers, each {type: ..., options})");
   const json& layers = model_section.at("layers");

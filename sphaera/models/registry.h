@@ -28,6 +28,13 @@
 ///   global_avg_pool                                                                 map [B,C,V] → vector [B,C]
 ///   flatten                                                                         map [B,C,V] → vector [B,C·V]
 ///   linear           out = number of classes (int ≥ 1), bias = true                vector → vector
+///   spectral_conv    out (required, int ≥ 1), lmax = the grid's natural band limit (sampling theorem; HEALPix
+///                    2·nside), anchors = 0 (0: a weight per degree; n ≥ 2: n anchor degrees, linear in between),
+///                    bias = true                                                     map → map, same grid
+///                    (needs a full-sky ring grid: HEALPix full sky, Gauss–Legendre, equiangular)
+///   spectral_pool    lmax = the coarser grid's natural band limit       map on grid → coarser grid (HEALPix
+///                    nside/2; Gauss–Legendre and equiangular half the band limit), by forward transform up to
+///                    lmax and inverse transform on the coarser grid
 ///   deepsphere_classifier   the DeepSphere classifier (cosmology layer order), expanded into the layers above:
 ///       channels (required, non-empty list of int ≥ 1): widths of the hidden graph layers;
 ///       K = 5; pool = "max" ("max" | "mean"); pools = len(channels) (int in [0, len(channels)]): a pooling after
@@ -38,6 +45,12 @@
 ///          [B, num_classes], rotation invariant, any number of pixels (DeepSphere's FCN variant).
 ///     cnn: then flatten (or global_avg_pool with head = "gap") → linear(num_classes): logits (DeepSphere's CNN
 ///          variant: a dense layer on the flattened features of the last graph layer).
+///
+/// `spectral` (how spectral layers transform; every key optional):
+///   mode              "auto" | "precompute" | "on_the_fly"   default "auto" (tables when they fit the budget)
+///   iterations        integer ≥ 0                             default 0: HEALPix refinement steps of the forward
+///                                                              transform (healpy's iter); other grids are exact
+///   memory_budget_gb  number > 0                              default 1: Legendre tables allowed in auto mode
 ///
 /// Unknown keys, wrong types and out-of-range values are errors naming their path ("model.layers[2].K: expected
 /// an integer ≥ 1, got -3"); an unknown type lists all known ones. The input grid is declared once
@@ -55,6 +68,7 @@
 #include "sphaera/models/network.h"
 #include "sphaera/transforms/graph.h"
 #include "sphaera/transforms/grid.h"
+#include "sphaera/transforms/sht.h"
 
 namespace sphaera::models {
 
@@ -79,6 +93,7 @@ struct LayerContext {
   int64_t channels = 1;              ///< channels (features for vectors) of the next layer's input
   int64_t num_classes = 2;           ///< from the data (for heads whose width defaults to it)
   transforms::GraphOptions graph;    ///< graph construction for graph layers
+  transforms::ShtOptions spectral;   ///< transform options for spectral layers (lmax set per layer)
   std::string where;                 ///< "model.layers[3]": prefix for error messages
   std::vector<OpenPool> open_pools;  ///< poolings not yet closed by an unpooling, latest last
   std::vector<NetworkLayer> layers;  ///< the layers built so far

@@ -3,10 +3,34 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
 namespace sphaera::transforms {
+
+/// One ring of iso-latitude points: nphi points at colatitude theta, longitudes phi0 + 2πj/nphi.
+struct Ring {
+  double theta = 0.0;
+  int64_t nphi = 0;
+  double phi0 = 0.0;
+  int64_t first = 0;    ///< position of the ring's first point in ring order
+  double weight = 0.0;  ///< quadrature weight of each point of the ring
+};
+
+/// The iso-latitude structure of a grid, what the spherical harmonic transform needs.
+struct RingLayout {
+  std::vector<Ring> rings;  ///< north to south; together they hold every point once
+  /// Memory position of each point in ring order (map_in_ring_order = map[..., ring_order]), int64 [V];
+  /// undefined when memory order is ring order.
+  at::Tensor ring_order;
+  /// Largest lmax whose forward transform is exact on this grid (its sampling theorem), or −1 when there is
+  /// none (HEALPix: quadrature only approximate, any lmax accepted).
+  int64_t band_limit = -1;
+  /// McEwen–Wiaux sampling: no exact per-ring quadrature; the forward transform extends the sphere to the
+  /// torus instead (the ring weights are then unused).
+  bool torus_forward = false;
+};
 
 /// A sampling of the sphere: points with directions and quadrature weights.
 class Grid {
@@ -21,6 +45,9 @@ class Grid {
   /// Identifies the grid and all its parameters, e.g. "healpix(nside=32,nest,patch=2/4/0)": used as cache key
   /// and in messages.
   virtual std::string key() const = 0;
+  /// The rings of iso-latitude points when the grid has them (full-sky HEALPix, Gauss–Legendre,
+  /// equiangular), else null (partial skies, arbitrary points): only grids with rings have an SHT.
+  virtual std::shared_ptr<const RingLayout> rings() const { return nullptr; }
 };
 
 using GridPtr = std::shared_ptr<const Grid>;

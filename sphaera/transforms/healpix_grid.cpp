@@ -21,6 +21,8 @@ struct HealpixGrid::Lazy {
   at::Tensor directions;
   std::once_flag neighbours_once;
   at::Tensor neighbours;
+  std::once_flag rings_once;
+  std::shared_ptr<const RingLayout> rings;
 };
 
 namespace {
@@ -217,6 +219,25 @@ at::Tensor HealpixGrid::nest_to_ring() const {
 #pragma omp parallel for schedule(static) if (n > 20000)
   for (int64_t i = 0; i < n; ++i) o[i] = base.nest2ring(i);
   return out;
+}
+
+std::shared_ptr<const RingLayout> HealpixGrid::rings() const {
+  if (!is_full_sky()) return nullptr;
+  std::call_once(lazy_->rings_once, [&] {
+    auto layout = std::make_shared<RingLayout>();
+    const T_Healpix_Base<int64> base(nside_, RING, SET_NSIDE);
+    const double weight = 4.0 * M_PI / static_cast<double>(npix_full_sky());
+    for (int64_t r = 1; r <= 4 * nside_ - 1; ++r) {
+      int64_t start = 0, count = 0;
+      double theta = 0.0;
+      bool shifted = false;
+      base.get_ring_info2(r, start, count, theta, shifted);
+      layout->rings.push_back(Ring{theta, count, shifted ? M_PI / static_cast<double>(count) : 0.0, start, weight});
+    }
+    layout->ring_order = ring_to_nest();
+    lazy_->rings = std::move(layout);
+  });
+  return lazy_->rings;
 }
 
 }  // namespace sphaera::transforms

@@ -27,6 +27,9 @@ class HealpixGrid : public Grid {
   /// "healpix(nside=8,nest,pixels=100,hash=0123456789abcdef)" (other subsets: count and 64-bit FNV-1a hash of
   /// the pixel list).
   std::string key() const override;
+  /// Full sky: the 4·nside − 1 HEALPix rings (RING order; ring_order = ring_to_nest()), uniform weights, no
+  /// band limit. Partial skies: null.
+  std::shared_ptr<const RingLayout> rings() const override;
 
   int64_t nside() const { return nside_; }
   int64_t npix_full_sky() const { return 12 * nside_ * nside_; }

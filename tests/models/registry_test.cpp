@@ -106,7 +106,7 @@ TEST_F(RegistryTest, UnknownOptionKeysNameTheirPath) {
   EXPECT_EQ(error_of_layers(json::array({{{"type", "relu"}, {"inplace", true}}})),
             "model.layers[0].inplace: unknown option of relu (known: type)");
   EXPECT_EQ(error_of(json{{"layers", json::array({{{"type", "relu"}}})}, {"optimizer", "adam"}}, full_sky(2)),
-            "model.optimizer: unknown key (known: graph, layers)");
+            "model.optimizer: unknown key (known: graph, layers, spectral)");
   EXPECT_EQ(error_of(json{{"layers", json::array()}}, full_sky(2)),
             "model.layers: expected a non-empty list of layers, got []");
   EXPECT_TRUE(starts_with(error_of(json::object(), full_sky(2)), "model.layers: required"));

@@ -68,8 +68,10 @@ at::Tensor load_npy(const std::string& path) {
 std::string test_data(const std::string& relative) { return std::string(SPHAERA_TEST_DATA_DIR) + "/" + relative; }
 
 double relative_error(const at::Tensor& a, const at::Tensor& b) {
-  auto a64 = a.detach().to(at::kDouble);
-  auto b64 = b.detach().to(at::kDouble);
+  // Complex tensors compare as complex (a cast to double would drop the imaginary parts).
+  const auto type = a.is_complex() || b.is_complex() ? at::kComplexDouble : at::kDouble;
+  auto a64 = a.detach().to(type);
+  auto b64 = b.detach().to(type);
   return (a64 - b64).norm().item<double>() / b64.norm().item<double>();
 }
 

@@ -1,0 +1,492 @@
+#include "sphaera/transforms/sht.h"
+
+#include <cmath>
+#include <complex>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include <ATen/ATen.h>
+#include <arr.h>
+#include <healpix_data_io.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
+
+#include "sphaera/core/check.h"
+#include "sphaera/transforms/healpix_grid.h"
+#include "sphaera/transforms/legendre.h"
+#include "sphaera/transforms/ring_grids.h"
+
+namespace sphaera::transforms {
+
+namespace {
+
+using LinearMap = std::function<at::Tensor(const at::Tensor&)>;
+
+// Autograd node of a linear map: its backward applies the (differentiable) adjoint.
+struct LinearBackward : torch::autograd::Node {
+  LinearMap adjoint;
+  std::string label;
+  torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
+    return {grads[0].defined() ? adjoint(grads[0]) : at::Tensor()};
+  }
+  std::string name() const override { return label; }
+};
+
+// y = op(x) for a linear op computed outside autograd, recorded so that backward applies `adjoint`.
+at::Tensor apply_linear(const at::Tensor& x, const LinearMap& op, LinearMap adjoint, const char* label) {
+  at::Tensor y;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    y = op(x.contiguous());
+  }
+  if (x.requires_grad() && at::GradMode::is_enabled()) {
+    auto node = std::shared_ptr<LinearBackward>(new LinearBackward(), torch::autograd::deleteNode);
+    node->adjoint = std::move(adjoint);
+    node->label = label;
+    node->set_next_edges(torch::autograd::collect_next_edges(x));
+    torch::autograd::set_history(y, node);
+  }
+  return y;
+}
+
+// ---- Legendre stage: packed alm [M+1, L+1, ncols] ↔ ring Fourier coefficients [M+1, R, ncols] ----
+
+at::Tensor legendre_analysis(const std::shared_ptr<const LegendrePlan>& plan, const at::Tensor& ring);
+
+at::Tensor legendre_synthesis(const std::shared_ptr<const LegendrePlan>& plan, const at::Tensor& alm) {
+  return apply_linear(
+      alm,
+      [&](const at::Tensor& a) {
+        at::Tensor out = at::empty({plan->mmax() + 1, plan->rings(), a.size(2)}, a.options());
+        plan->synthesis(a.data_ptr<double>(), out.data_ptr<double>(), a.size(2));
+        return out;
+      },
+      [plan](const at::Tensor& g) { return legendre_analysis(plan, g); }, "LegendreSynthesisBackward");
+}
+
+at::Tensor legendre_analysis(const std::shared_ptr<const LegendrePlan>& plan, const at::Tensor& ring) {
+  return apply_linear(
+      ring,
+      [&](const at::Tensor& f) {
+        at::Tensor out = at::empty({plan->mmax() + 1, plan->lmax() + 1, f.size(2)}, f.options());
+        plan->analysis(f.data_ptr<double>(), out.data_ptr<double>(), f.size(2));
+        return out;
+      },
+      [plan](const at::Tensor& g) { return legendre_synthesis(plan, g); }, "LegendreAnalysisBackward");
+}
+
+// ---- Fourier stage along rings: maps in ring order [N, V] ↔ F [M+1, R, N, 2] ----
+//   analysis  F_m(ring) = Σ_j f_j e^{−imφ_j}
+//   adjoint   f_j = Re Σ_{m≥0} F_m e^{imφ_j}
+// Rings with fewer than 2M+1 points alias: frequency m lands on bin m mod nphi.
+
+struct FourierStage {
+  static constexpr int64_t kMaxGroup = 16;  // rings per FFT call: groups are spread over threads
+  std::vector<Ring> rings;
+  struct Group {
+    int64_t first_ring, count, nphi, first_point;
+  };
+  std::vector<Group> groups;  // consecutive rings of equal nphi, contiguous in ring order
+  int64_t mmax = 0, points = 0;
+
+  FourierStage(const RingLayout& layout, int64_t mmax_, int64_t points_) : rings(layout.rings), mmax(mmax_), points(points_) {
+    for (int64_t r = 0; r < static_cast<int64_t>(rings.size()); ++r) {
+      const Ring& ring = rings[r];
+      if (!groups.empty()) {
+        Group& g = groups.back();
+        const Ring& prev = rings[g.first_ring + g.count - 1];
+        if (prev.nphi == ring.nphi && prev.first + prev.nphi == ring.first && g.count < kMaxGroup) {
+          ++g.count;
+          continue;
+        }
+      }
+      groups.push_back(Group{r, 1, ring.nphi, ring.first});
+    }
+  }
+};
+
+// e^{±imφ0} for m = 0..M, re-anchored every 64 steps so that rounding does not accumulate.
+void phases(double phi0, int64_t mmax, double sign, std::vector<std::complex<double>>& out) {
+  out.resize(mmax + 1);
+  const std::complex<double> step = std::polar(1.0, sign * phi0);
+  for (int64_t m = 0; m <= mmax; ++m)
+    out[m] = m % 64 == 0 ? std::polar(1.0, sign * std::fmod(static_cast<double>(m) * phi0, 2.0 * M_PI))
+                         : out[m - 1] * step;
+}
+
+at::Tensor fourier_analysis_adjoint(const std::shared_ptr<const FourierStage>& stage, const at::Tensor& F);
+
+at::Tensor fourier_analysis(const std::shared_ptr<const FourierStage>& stage, const at::Tensor& maps) {
+  return apply_linear(
+      maps,
+      [&](const at::Tensor& x) {
+        const int64_t n = x.size(0), M = stage->mmax, R = static_cast<int64_t>(stage->rings.size());
+        at::Tensor out = at::empty({M + 1, R, n, 2}, x.options());
+        double* o = out.data_ptr<double>();
+        const int64_t ngroups = static_cast<int64_t>(stage->groups.size());
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int64_t gi = 0; gi < ngroups; ++gi) {
+          const auto& g = stage->groups[gi];
+          const at::Tensor spectrum =
+              at::view_as_real(at::fft_rfft(x.narrow(1, g.first_point, g.count * g.nphi).view({n, g.count, g.nphi}),
+                                            g.nphi, -1))
+                  .contiguous();  // [n, count, nphi/2+1, 2]
+          const double* s = spectrum.data_ptr<double>();
+          const int64_t bins = g.nphi / 2 + 1;
+          std::vector<std::complex<double>> phase;
+          for (int64_t i = 0; i < g.count; ++i) {
+            const int64_t r = g.first_ring + i;
+            phases(stage->rings[r].phi0, M, -1.0, phase);
+            for (int64_t m = 0; m <= M; ++m) {
+              int64_t k = m % g.nphi;
+              const bool conjugate = k >= bins;
+              if (conjugate) k = g.nphi - k;
+              double* dst = o + ((m * R + r) * n) * 2;
+              for (int64_t b = 0; b < n; ++b) {
+                const double* src = s + ((b * g.count + i) * bins + k) * 2;
+                const std::complex<double> v =
+                    std::complex<double>(src[0], conjugate ? -src[1] : src[1]) * phase[m];
+                dst[2 * b] = v.real();
+                dst[2 * b + 1] = v.imag();
+              }
+            }
+          }
+        }
+        return out;
+      },
+      [stage](const at::Tensor& g) { return fourier_analysis_adjoint(stage, g); }, "FourierAnalysisBackward");
+}
+
+at::Tensor fourier_analysis_adjoint(const std::shared_ptr<const FourierStage>& stage, const at::Tensor& coefficients) {
+  return apply_linear(
+      coefficients,
+      [&](const at::Tensor& F) {
+        const int64_t n = F.size(2), M = stage->mmax, R = static_cast<int64_t>(stage->rings.size());
+        at::Tensor out = at::empty({n, stage->points}, F.options());
+        const double* f = F.data_ptr<double>();
+        const int64_t ngroups = static_cast<int64_t>(stage->groups.size());
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int64_t gi = 0; gi < ngroups; ++gi) {
+          const auto& g = stage->groups[gi];
+          const int64_t bins = g.nphi / 2 + 1;
+          at::Tensor z = at::zeros({n, g.count, bins, 2}, F.options());
+          double* zs = z.data_ptr<double>();
+          std::vector<std::complex<double>> phase;
+          for (int64_t i = 0; i < g.count; ++i) {
+            const int64_t r = g.first_ring + i;
+            phases(stage->rings[r].phi0, M, 1.0, phase);
+            for (int64_t m = 0; m <= M; ++m) {
+              const int64_t k = m % g.nphi;
+              const double* src = f + ((m * R + r) * n) * 2;
+              for (int64_t b = 0; b < n; ++b) {
+                const std::complex<double> v = std::complex<double>(src[2 * b], src[2 * b + 1]) * phase[m];
+                double* zb = zs + ((b * g.count + i) * bins) * 2;
+                if (k == 0 || 2 * k == g.nphi) {
+                  zb[2 * k] += v.real();
+                } else if (2 * k < g.nphi) {
+                  zb[2 * k] += 0.5 * v.real();
+                  zb[2 * k + 1] += 0.5 * v.imag();
+                } else {
+                  zb[2 * (g.nphi - k)] += 0.5 * v.real();
+                  zb[2 * (g.nphi - k) + 1] -= 0.5 * v.imag();
+                }
+              }
+            }
+          }
+          const at::Tensor values = at::fft_irfft(at::view_as_complex(z), g.nphi, -1) * static_cast<double>(g.nphi);
+          out.narrow(1, g.first_point, g.count * g.nphi).copy_(values.reshape({n, g.count * g.nphi}));
+        }
+        return out;
+      },
+      [stage](const at::Tensor& g) { return fourier_analysis(stage, g); }, "FourierAnalysisAdjointBackward");
+}
+
+// ---- shared Legendre plans ----
+
+std::shared_ptr<const LegendrePlan> shared_plan(const std::string& key, const std::vector<double>& theta,
+                                                int64_t lmax, bool precompute) {
+  static std::mutex mutex;
+  static std::map<std::string, std::weak_ptr<const LegendrePlan>> cache;
+  std::ostringstream full_key;
+  full_key << key << "/lmax=" << lmax << (precompute ? "/tables" : "/recurrence");
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto plan = cache[full_key.str()].lock()) return plan;
+  auto plan = std::make_shared<const LegendrePlan>(theta, lmax, lmax, precompute);
+  cache[full_key.str()] = plan;
+  return plan;
+}
+
+std::vector<double> ring_thetas(const RingLayout& layout) {
+  std::vector<double> theta;
+  for (const Ring& r : layout.rings) theta.push_back(r.theta);
+  return theta;
+}
+
+// Dirichlet kernel Σ_{|k|≤K} e^{ikx} = sin((K + ½)x) / sin(x/2).
+double dirichlet(int64_t K, double x) {
+  const double s = std::sin(0.5 * x);
+  if (std::abs(s) < 1e-8) {  // near a multiple of 2π: sum directly
+    double total = 1.0;
+    for (int64_t k = 1; k <= K; ++k) total += 2.0 * std::cos(static_cast<double>(k) * x);
+    return total;
+  }
+  return std::sin((static_cast<double>(K) + 0.5) * x) / s;
+}
+
+}  // namespace
+
+std::string to_string(ShtMode mode) {
+  switch (mode) {
+    case ShtMode::kPrecompute: return "precompute";
+    case ShtMode::kOnTheFly: return "on_the_fly";
+    default: return "auto";
+  }
+}
+
+ShtMode parse_sht_mode(const std::string& name) {
+  if (name == "auto") return ShtMode::kAuto;
+  if (name == "precompute") return ShtMode::kPrecompute;
+  if (name == "on_the_fly") return ShtMode::kOnTheFly;
+  SPHAERA_CHECK(false, "unknown SHT mode '", name, "' (known: auto, precompute, on_the_fly)");
+  return ShtMode::kAuto;
+}
+
+Sht::~Sht() = default;
+
+Sht::Sht(GridPtr grid, ShtOptions options) : grid_(std::move(grid)) {
+  SPHAERA_CHECK(grid_ != nullptr, "Sht: grid is null");
+  layout_ = grid_->rings();
+  SPHAERA_CHECK(layout_ != nullptr, "Sht: the grid ", grid_->key(),
+                " has no iso-latitude rings (a partial sky or arbitrary points): a spherical harmonic transform "
+                "needs a full-sky ring grid (HEALPix, Gauss-Legendre, Driscoll-Healy, McEwen-Wiaux)");
+  const auto* healpix = dynamic_cast<const HealpixGrid*>(grid_.get());
+  const int64_t limit = layout_->band_limit;
+  if (options.lmax < 0) {
+    SPHAERA_CHECK(options.lmax == -1, "Sht: lmax must be ≥ 0 (or −1 for the grid's default), got ", options.lmax);
+    lmax_ = limit >= 0 ? limit : (healpix ? 3 * healpix->nside() - 1 : 0);
+  } else {
+    lmax_ = options.lmax;
+  }
+  SPHAERA_CHECK(limit < 0 || lmax_ <= limit, "Sht: lmax ", lmax_, " exceeds the sampling theorem of ", grid_->key(),
+                ": its forward transform is exact up to lmax ", limit);
+  SPHAERA_CHECK(lmax_ <= 16384, "Sht: lmax ", lmax_, " is beyond the supported 16384");
+  SPHAERA_CHECK(options.iterations >= -1, "Sht: iterations must be ≥ 0, got ", options.iterations);
+  if (healpix) {
+    iterations_ = options.iterations < 0 ? 3 : options.iterations;
+  } else {
+    SPHAERA_CHECK(options.iterations <= 0, "Sht: iterations (", options.iterations,
+                  ") refine HEALPix transforms only; the forward transform on ", grid_->key(), " is exact");
+    iterations_ = 0;
+  }
+  SPHAERA_CHECK(!options.ring_weights || healpix, "Sht: ring_weights exist for HEALPix only, not for ",
+                grid_->key());
+  SPHAERA_CHECK(options.memory_budget >= 0, "Sht: memory_budget must be ≥ 0 bytes, got ", options.memory_budget);
+
+  // Quadrature weight per ring.
+  const int64_t R = static_cast<int64_t>(layout_->rings.size());
+  ring_weight_ = at::empty({R}, at::kDouble);
+  for (int64_t r = 0; r < R; ++r) ring_weight_[r] = layout_->rings[r].weight;
+  if (options.ring_weights) {
+    const int64_t nside = healpix->nside();
+    arr<double> w;
+    try {
+      read_weight_ring(options.healpy_data_dir, static_cast<int>(nside), w);
+    } catch (const std::exception& e) {
+      SPHAERA_CHECK(false, "Sht: cannot read the HEALPix ring weights for nside ", nside, " from ",
+                    options.healpy_data_dir, " (Debian package healpy-data): ", e.what());
+    }
+    SPHAERA_CHECK(static_cast<int64_t>(w.size()) == 2 * nside, "Sht: ring weight file for nside ", nside, " has ",
+                  w.size(), " values, expected ", 2 * nside);
+    const double base = 4.0 * M_PI / static_cast<double>(healpix->npix_full_sky());
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t north = r < 2 * nside ? r : R - 1 - r;
+      ring_weight_[r] = base * (1.0 + w[north]);
+    }
+  }
+  if (layout_->ring_order.defined()) {
+    memory_from_ring_ = at::empty_like(layout_->ring_order)
+                            .index_copy_(0, layout_->ring_order, at::arange(grid_->size(), at::kLong));
+  }
+
+  // Legendre plans: the rings for synthesis; on McEwen–Wiaux, Gauss–Legendre nodes for analysis.
+  const std::vector<double> theta = ring_thetas(*layout_);
+  std::vector<double> gl_x, gl_w, gl_theta;
+  if (layout_->torus_forward) {
+    gauss_legendre(lmax_ + 1, gl_x, gl_w);
+    for (double x : gl_x) gl_theta.push_back(std::acos(x));
+  }
+  const int64_t bytes = LegendrePlan::table_bytes(theta, lmax_, lmax_) +
+                        (gl_theta.empty() ? 0 : LegendrePlan::table_bytes(gl_theta, lmax_, lmax_));
+  mode_ = options.mode != ShtMode::kAuto ? options.mode
+                                         : (bytes <= options.memory_budget ? ShtMode::kPrecompute : ShtMode::kOnTheFly);
+  const bool precompute = mode_ == ShtMode::kPrecompute;
+  synthesis_plan_ = shared_plan(grid_->key(), theta, lmax_, precompute);
+  analysis_plan_ = synthesis_plan_;
+  if (layout_->torus_forward) {
+    analysis_plan_ = shared_plan("gauss_legendre_nodes(" + std::to_string(lmax_ + 1) + ")", gl_theta, lmax_, precompute);
+    // g(θ_q) = Σ_j T[q, j] g(θ_j): the ring profile of order m, a trigonometric polynomial of degree
+    // ≤ L − 1 = lmax, extended to the torus by g(2π − θ) = (−1)^m g(θ) (2L − 1 equispaced samples), then
+    // evaluated at the Gauss–Legendre nodes.
+    const int64_t L = lmax_ + 1, n = 2 * L - 1, Q = L;
+    SPHAERA_CHECK(R == L, "Sht: McEwen-Wiaux grid with ", R, " rings for lmax ", lmax_);
+    torus_even_ = at::zeros({Q, R}, at::kDouble);
+    torus_odd_ = at::zeros({Q, R}, at::kDouble);
+    auto te = torus_even_.accessor<double, 2>();
+    auto to = torus_odd_.accessor<double, 2>();
+    for (int64_t q = 0; q < Q; ++q) {
+      for (int64_t t = 0; t < n; ++t) {
+        const double theta_t = M_PI * (2.0 * t + 1.0) / static_cast<double>(n);
+        const double d = dirichlet(L - 1, gl_theta[q] - theta_t) / static_cast<double>(n);
+        const int64_t j = t < L ? t : n - 1 - t;
+        te[q][j] += d;
+        to[q][j] += t < L ? d : -d;
+      }
+    }
+    const double nphi = static_cast<double>(layout_->rings[0].nphi);
+    torus_weight_ = at::tensor(gl_w, at::kDouble) * (2.0 * M_PI / nphi);
+  }
+}
+
+int64_t Sht::table_bytes() const {
+  if (mode_ != ShtMode::kPrecompute) return 0;
+  int64_t bytes = LegendrePlan::table_bytes(ring_thetas(*layout_), lmax_, lmax_);
+  if (analysis_plan_ != synthesis_plan_) {
+    std::vector<double> x, w, theta;
+    gauss_legendre(lmax_ + 1, x, w);
+    for (double v : x) theta.push_back(std::acos(v));
+    bytes += LegendrePlan::table_bytes(theta, lmax_, lmax_);
+  }
+  return bytes;
+}
+
+namespace {
+
+std::shared_ptr<const FourierStage> fourier_stage(const RingLayout& layout, int64_t mmax, int64_t points) {
+  return std::make_shared<const FourierStage>(layout, mmax, points);
+}
+
+// [N, L+1(l), M+1(m)] complex ↔ packed [M+1, L+1, N, 2] float64.
+at::Tensor pack(const at::Tensor& alm) { return at::view_as_real(alm).permute({2, 1, 0, 3}).contiguous(); }
+at::Tensor unpack(const at::Tensor& packed) {
+  return at::view_as_complex(packed.permute({2, 1, 0, 3}).contiguous());
+}
+
+}  // namespace
+
+at::Tensor Sht::analysis_packed(const at::Tensor& ring_maps) const {
+  const int64_t n = ring_maps.size(0), M = lmax_, R = static_cast<int64_t>(layout_->rings.size());
+  const auto stage = fourier_stage(*layout_, M, grid_->size());
+  at::Tensor F = fourier_analysis(stage, ring_maps);  // [M+1, R, n, 2]
+  if (layout_->torus_forward) {
+    const int64_t Q = torus_even_.size(0);
+    at::Tensor flat = F.reshape({M + 1, R, 2 * n});
+    at::Tensor at_nodes = at::zeros({M + 1, Q, 2 * n}, F.options());
+    at::Tensor even = at::arange(0, M + 1, 2, at::kLong), odd = at::arange(1, M + 1, 2, at::kLong);
+    at_nodes = at_nodes.index_copy(0, even, at::matmul(torus_even_, flat.index_select(0, even)));
+    if (odd.numel() > 0) at_nodes = at_nodes.index_copy(0, odd, at::matmul(torus_odd_, flat.index_select(0, odd)));
+    at_nodes = at_nodes * torus_weight_.view({1, Q, 1});
+    return legendre_analysis(analysis_plan_, at_nodes).view({M + 1, lmax_ + 1, n, 2});
+  }
+  F = F * ring_weight_.view({1, R, 1, 1});
+  return legendre_analysis(analysis_plan_, F.view({M + 1, R, 2 * n})).view({M + 1, lmax_ + 1, n, 2});
+}
+
+at::Tensor Sht::synthesis_packed(const at::Tensor& packed) const {
+  const int64_t n = packed.size(2), M = lmax_, R = static_cast<int64_t>(layout_->rings.size());
+  at::Tensor F = legendre_synthesis(synthesis_plan_, packed.reshape({M + 1, lmax_ + 1, 2 * n}));
+  // f = Re F_0 + 2 Re Σ_{m>0} F_m e^{imφ}: the adjoint of the Fourier analysis after doubling m > 0.
+  at::Tensor doubling = at::full({M + 1, 1, 1, 1}, 2.0, at::kDouble);
+  doubling[0] = 1.0;
+  return fourier_analysis_adjoint(fourier_stage(*layout_, M, grid_->size()), F.view({M + 1, R, n, 2}) * doubling);
+}
+
+at::Tensor Sht::forward(const at::Tensor& map) const {
+  SPHAERA_CHECK(map.defined() && map.dim() >= 1 && map.size(-1) == grid_->size(), "Sht::forward: maps must be [..., ",
+                grid_->size(), "] on ", grid_->key(), ", got ", map.defined() ? map.sizes() : at::IntArrayRef{});
+  SPHAERA_CHECK(map.scalar_type() == at::kFloat || map.scalar_type() == at::kDouble,
+                "Sht::forward: maps must be float32 or float64, got ", map.scalar_type());
+  std::vector<int64_t> batch(map.sizes().begin(), map.sizes().end() - 1);
+  at::Tensor x = map.reshape({-1, grid_->size()}).to(at::kCPU, at::kDouble);
+  if (layout_->ring_order.defined()) x = x.index_select(1, layout_->ring_order);
+  at::Tensor a = analysis_packed(x);
+  for (int it = 0; it < iterations_; ++it) {
+    at::Tensor residual = x - synthesis_packed(a);
+    a = a + analysis_packed(residual);
+  }
+  batch.push_back(lmax_ + 1);
+  batch.push_back(lmax_ + 1);
+  const auto complex_type = map.scalar_type() == at::kFloat ? at::kComplexFloat : at::kComplexDouble;
+  return unpack(a).reshape(batch).to(map.device(), complex_type);
+}
+
+at::Tensor Sht::inverse(const at::Tensor& alm) const {
+  SPHAERA_CHECK(alm.defined() && alm.dim() >= 2 && alm.size(-1) == lmax_ + 1 && alm.size(-2) == lmax_ + 1,
+                "Sht::inverse: coefficients must be [..., ", lmax_ + 1, ", ", lmax_ + 1, "] (lmax ", lmax_, "), got ",
+                alm.defined() ? alm.sizes() : at::IntArrayRef{});
+  SPHAERA_CHECK(alm.is_complex(), "Sht::inverse: coefficients must be complex64 or complex128, got ",
+                alm.scalar_type());
+  std::vector<int64_t> batch(alm.sizes().begin(), alm.sizes().end() - 2);
+  at::Tensor a = pack(alm.reshape({-1, lmax_ + 1, lmax_ + 1}).to(at::kCPU, at::kComplexDouble));
+  at::Tensor x = synthesis_packed(a);
+  if (memory_from_ring_.defined()) x = x.index_select(1, memory_from_ring_);
+  batch.push_back(grid_->size());
+  const auto real_type = alm.scalar_type() == at::kComplexFloat ? at::kFloat : at::kDouble;
+  return x.reshape(batch).to(alm.device(), real_type);
+}
+
+namespace {
+// The adjoint of a linear map f at y: ∂⟨f(x), y⟩/∂x, by autograd (exact for a linear f).
+at::Tensor adjoint_by_autograd(const std::function<at::Tensor(const at::Tensor&)>& f, const at::Tensor& input_like,
+                               const at::Tensor& y) {
+  at::Tensor x = at::zeros_like(input_like).requires_grad_(true);
+  at::AutoGradMode enable(true);
+  at::Tensor out = f(x);
+  return torch::autograd::grad({out}, {x}, {y}, /*retain_graph=*/false, /*create_graph=*/false)[0];
+}
+}  // namespace
+
+at::Tensor Sht::forward_adjoint(const at::Tensor& alm) const {
+  std::vector<int64_t> shape(alm.sizes().begin(), alm.sizes().end() - 2);
+  shape.push_back(grid_->size());
+  const auto real_type = alm.scalar_type() == at::kComplexFloat ? at::kFloat : at::kDouble;
+  return adjoint_by_autograd([this](const at::Tensor& x) { return forward(x); },
+                             at::zeros(shape, alm.options().dtype(real_type)), alm);
+}
+
+at::Tensor Sht::inverse_adjoint(const at::Tensor& map) const {
+  std::vector<int64_t> shape(map.sizes().begin(), map.sizes().end() - 1);
+  shape.push_back(lmax_ + 1);
+  shape.push_back(lmax_ + 1);
+  const auto complex_type = map.scalar_type() == at::kFloat ? at::kComplexFloat : at::kComplexDouble;
+  return adjoint_by_autograd([this](const at::Tensor& a) { return inverse(a); },
+                             at::zeros(shape, map.options().dtype(complex_type)), map);
+}
+
+std::shared_ptr<const Sht> cached_sht(const GridPtr& grid, const ShtOptions& options) {
+  SPHAERA_CHECK(grid != nullptr, "cached_sht: grid is null");
+  std::ostringstream key;
+  key << grid->key() << "|lmax=" << options.lmax << "|mode=" << to_string(options.mode)
+      << "|budget=" << options.memory_budget << "|iter=" << options.iterations << "|weights=" << options.ring_weights
+      << "|" << options.healpy_data_dir;
+  static std::mutex mutex;
+  static std::map<std::string, std::weak_ptr<const Sht>> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto plan = cache[key.str()].lock()) return plan;
+  auto plan = std::make_shared<const Sht>(grid, options);
+  cache[key.str()] = plan;
+  return plan;
+}
+
+int64_t natural_lmax(const Grid& grid) {
+  const auto layout = grid.rings();
+  SPHAERA_CHECK(layout != nullptr, "the grid ", grid.key(), " has no iso-latitude rings: no spherical harmonic transform");
+  if (layout->band_limit >= 0) return layout->band_limit;
+  const auto* healpix = dynamic_cast<const HealpixGrid*>(&grid);
+  SPHAERA_CHECK(healpix != nullptr, "natural_lmax: no band limit known for ", grid.key());
+  return 2 * healpix->nside();
+}
+
+}  // namespace sphaera::transforms

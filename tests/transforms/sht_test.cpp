@@ -1,0 +1,330 @@
+// The spherical harmonic transform: exactness on grids with a sampling theorem, agreement with healpy and
+// HEALPix C++ on HEALPix, both Legendre modes, exact adjoints (dot-product test and finite differences).
+#include "sphaera/transforms/sht.h"
+
+#include <gtest/gtest.h>
+
+#include <alm.h>
+#include <alm_healpix_tools.h>
+#include <healpix_data_io.h>
+#include <healpix_map.h>
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+
+#include "sphaera/transforms/healpix_grid.h"
+#include "sphaera/transforms/legendre.h"
+#include "sphaera/transforms/ring_grids.h"
+#include "tests/support/errors.h"
+#include "tests/support/gradcheck.h"
+#include "tests/support/npy.h"
+
+namespace sphaera::transforms {
+namespace {
+
+using testing::error_of;
+using testing::load_npy;
+using testing::relative_error;
+
+// Random band-limited coefficients [batch, L+1, L+1]: complex normal for m ≤ l, a_l0 real, zero for m > l.
+at::Tensor random_alm(int64_t batch, int64_t lmax, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  at::Tensor re = at::normal(0.0, 1.0, {batch, lmax + 1, lmax + 1}, gen, at::kDouble);
+  at::Tensor im = at::normal(0.0, 1.0, {batch, lmax + 1, lmax + 1}, gen, at::kDouble);
+  im.select(2, 0).zero_();
+  const at::Tensor lower = at::ones({lmax + 1, lmax + 1}, at::kDouble).tril();
+  return at::complex(re * lower, im * lower);
+}
+
+// Real inner product of the stored entries: Re Σ conj(a) b (maps: Σ a b).
+double real_inner(const at::Tensor& a, const at::Tensor& b) {
+  if (a.is_complex()) return (at::real(a) * at::real(b) + at::imag(a) * at::imag(b)).sum().item<double>();
+  return (a * b).sum().item<double>();
+}
+
+// healpy's 1-D coefficient order (from the reference l, m arrays) → [L+1, L+1].
+at::Tensor from_healpy_order(const std::string& dir, const std::string& name, int64_t lmax) {
+  const at::Tensor l = load_npy(dir + "/l.npy").to(at::kLong), m = load_npy(dir + "/m.npy").to(at::kLong);
+  const at::Tensor values =
+      at::complex(load_npy(dir + "/" + name + "_re.npy").to(at::kDouble), load_npy(dir + "/" + name + "_im.npy").to(at::kDouble));
+  at::Tensor out = at::zeros({(lmax + 1) * (lmax + 1)}, at::kComplexDouble);
+  out.index_put_({at::Tensor(l * (lmax + 1) + m)}, values);
+  return out.view({lmax + 1, lmax + 1});
+}
+
+TEST(Legendre, ClosedFormsAtLowDegree) {
+  const double theta = 0.7, c = std::cos(theta), s = std::sin(theta), pi = M_PI;
+  const std::vector<double> v = LegendrePlan::values(theta, 3);
+  auto at_lm = [&](int l, int m) { return v[l * 4 + m]; };
+  EXPECT_NEAR(at_lm(0, 0), 1.0 / std::sqrt(4 * pi), 1e-15);
+  EXPECT_NEAR(at_lm(1, 0), std::sqrt(3 / (4 * pi)) * c, 1e-15);
+  EXPECT_NEAR(at_lm(1, 1), -std::sqrt(3 / (8 * pi)) * s, 1e-15);  // Condon–Shortley phase
+  EXPECT_NEAR(at_lm(2, 1), -std::sqrt(15 / (8 * pi)) * s * c, 1e-15);
+  EXPECT_NEAR(at_lm(2, 2), 0.25 * std::sqrt(15 / (2 * pi)) * s * s, 1e-15);
+  EXPECT_NEAR(at_lm(3, 3), -0.125 * std::sqrt(35 / pi) * s * s * s, 1e-15);
+  EXPECT_EQ(at_lm(1, 2), 0.0);
+}
+
+TEST(Legendre, NoUnderflowOrOverflowAtHighDegreeNearThePole) {
+  // sin^m θ underflows double for θ = 1e-3, m ≳ 100: the scaled recurrence must stay finite and give the
+  // exact orthonormality of Gauss–Legendre quadrature at lmax 2048 for a few orders.
+  for (double theta : {1e-3, 0.3, M_PI / 2}) {
+    const std::vector<double> v = LegendrePlan::values(theta, 2048);
+    for (double x : v) ASSERT_TRUE(std::isfinite(x)) << "theta " << theta;
+  }
+  std::vector<double> x, w;
+  gauss_legendre(1025, x, w);
+  std::vector<double> theta;
+  for (double xi : x) theta.push_back(std::acos(xi));
+  const LegendrePlan plan(theta, 1024, 1024, /*precompute=*/false);
+  // Analysis of the synthesis of a unit coefficient at (l, m), with weights, returns the unit vector.
+  const int64_t L = 1025, R = 1025;
+  for (int64_t m : {0, 1, 500, 1000, 1024}) {
+    std::vector<double> alm(L * L, 0.0), ring(L * R, 0.0), back(L * L, 0.0);
+    const int64_t l = std::min<int64_t>(1024, m + 7);
+    alm[m * L + l] = 1.0;
+    plan.synthesis(alm.data(), ring.data(), 1);
+    for (int64_t mm = 0; mm < L; ++mm)
+      for (int64_t r = 0; r < R; ++r) ring[mm * R + r] *= 2 * M_PI * w[r];
+    plan.analysis(ring.data(), back.data(), 1);
+    for (int64_t ll = m; ll < L; ++ll) EXPECT_NEAR(back[m * L + ll], ll == l ? 1.0 : 0.0, 1e-12) << "l " << ll << " m " << m;
+  }
+}
+
+struct GridCase {
+  std::string name;
+  GridPtr grid;
+};
+
+std::vector<GridCase> exact_grids(int64_t lmax) {
+  return {{"gauss_legendre", GaussLegendreGrid::for_lmax(lmax)},
+          {"driscoll_healy", std::make_shared<EquiangularGrid>(lmax + 1, EquiangularGrid::Kind::kDriscollHealy)},
+          {"mcewen_wiaux", std::make_shared<EquiangularGrid>(lmax + 1, EquiangularGrid::Kind::kMcEwenWiaux)}};
+}
+
+TEST(Sht, QuadratureWeightsIntegrateBandLimitedFunctionsExactly) {
+  for (const auto& c : exact_grids(20)) {
+    const at::Tensor w = c.grid->quadrature_weights();
+    EXPECT_NEAR(w.sum().item<double>(), 4 * M_PI, 1e-12) << c.name;
+    // ∫ Y_l0 = 0 for 0 < l ≤ lmax: weights against z^l for l ≤ 20.
+    const at::Tensor z = c.grid->directions().select(1, 2);
+    for (int l = 1; l <= 20; ++l) {
+      const double exact = l % 2 == 1 ? 0.0 : 4 * M_PI / (l + 1);
+      EXPECT_NEAR((w * z.pow(l)).sum().item<double>(), exact, 1e-12) << c.name << " l " << l;
+    }
+  }
+}
+
+TEST(Sht, RoundTripIsExactOnGridsWithASamplingTheorem) {
+  for (int64_t lmax : {0, 1, 16, 64, 512}) {
+    for (const auto& c : exact_grids(lmax)) {
+      for (ShtMode mode : {ShtMode::kPrecompute, ShtMode::kOnTheFly}) {
+        if (lmax == 512 && mode == ShtMode::kPrecompute) continue;  // 0.5 GB of tables: on the fly only
+        ShtOptions options;
+        options.mode = mode;
+        const Sht sht(c.grid, options);
+        ASSERT_EQ(sht.lmax(), lmax);
+        const at::Tensor alm = random_alm(lmax == 512 ? 1 : 3, lmax, 7 + lmax);
+        const at::Tensor map = sht.inverse(alm);
+        ASSERT_EQ(map.size(-1), c.grid->size());
+        const at::Tensor back = sht.forward(map);
+        EXPECT_LT(relative_error(back, alm), 1e-12) << c.name << " lmax " << lmax << " " << to_string(mode);
+        // and the other way: a band-limited map survives forward then inverse
+        EXPECT_LT(relative_error(sht.inverse(back), map), 1e-12) << c.name << " lmax " << lmax;
+      }
+    }
+  }
+}
+
+TEST(Sht, BothModesAgreeTo1e12) {
+  std::vector<GridCase> grids = exact_grids(40);
+  grids.push_back({"healpix", std::make_shared<HealpixGrid>(16)});
+  for (const auto& c : grids) {
+    ShtOptions pre, fly;
+    pre.mode = ShtMode::kPrecompute;
+    fly.mode = ShtMode::kOnTheFly;
+    const Sht a(c.grid, pre), b(c.grid, fly);
+    ASSERT_EQ(a.mode(), ShtMode::kPrecompute);
+    ASSERT_EQ(b.mode(), ShtMode::kOnTheFly);
+    EXPECT_GT(a.table_bytes(), 0);
+    EXPECT_EQ(b.table_bytes(), 0);
+    const at::Tensor alm = random_alm(5, a.lmax(), 3);
+    EXPECT_LT(relative_error(b.inverse(alm), a.inverse(alm)), 1e-12) << c.name;
+    const at::Tensor map = at::randn({2, 3, c.grid->size()}, at::kDouble);
+    EXPECT_LT(relative_error(b.forward(map), a.forward(map)), 1e-12) << c.name;
+  }
+}
+
+TEST(Sht, AutoModeFollowsTheMemoryBudget) {
+  auto grid = std::make_shared<HealpixGrid>(16);
+  ShtOptions small;
+  small.memory_budget = 1000;
+  EXPECT_EQ(Sht(grid, small).mode(), ShtMode::kOnTheFly);
+  EXPECT_EQ(Sht(grid).mode(), ShtMode::kPrecompute);
+}
+
+class HealpyReference : public ::testing::TestWithParam<std::pair<int64_t, int64_t>> {};
+
+TEST_P(HealpyReference, MatchesHealpyTo1e10) {
+  const auto [nside, lmax] = GetParam();
+  const std::string dir = testing::test_data("healpy_sht/healpy_nside" + std::to_string(nside) + "_lmax" +
+                                             std::to_string(lmax));
+  auto grid = std::make_shared<HealpixGrid>(nside);
+  const at::Tensor map_ring = load_npy(dir + "/map.npy").to(at::kDouble);
+  const at::Tensor map = map_ring.index_select(0, grid->nest_to_ring());  // NEST in memory
+  const at::Tensor alm_true = from_healpy_order(dir, "alm_true", lmax);
+  for (int iter : {0, 3}) {
+    for (ShtMode mode : {ShtMode::kPrecompute, ShtMode::kOnTheFly}) {
+      ShtOptions options;
+      options.lmax = lmax;
+      options.iterations = iter;
+      options.mode = mode;
+      const Sht sht(grid, options);
+      const std::string tag = "iter" + std::to_string(iter);
+      EXPECT_LT(relative_error(sht.inverse(alm_true), map), 1e-10) << "alm2map " << to_string(mode);
+      const at::Tensor alm = sht.forward(map);
+      EXPECT_LT(relative_error(alm, from_healpy_order(dir, "alm_" + tag, lmax)), 1e-10) << tag << " " << to_string(mode);
+      const at::Tensor roundtrip = load_npy(dir + "/map_roundtrip_" + tag + ".npy").to(at::kDouble);
+      EXPECT_LT(relative_error(sht.inverse(alm), roundtrip.index_select(0, grid->nest_to_ring())), 1e-10) << tag;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sht, HealpyReference, ::testing::Values(std::make_pair(16, 32), std::make_pair(32, 64)));
+
+TEST(Sht, MatchesHealpixCxxWithAndWithoutRingWeights) {
+  const int nside = 32, lmax = 80;
+  auto grid = std::make_shared<HealpixGrid>(nside);
+  const at::Tensor map = at::randn({grid->size()}, at::kDouble);
+  const at::Tensor ring_map = map.index_select(0, grid->ring_to_nest());
+  Healpix_Map<double> hmap(nside, RING, SET_NSIDE);
+  for (int64_t i = 0; i < grid->size(); ++i) hmap[i] = ring_map[i].item<double>();
+  for (bool weighted : {false, true}) {
+    arr<double> weight(2 * nside, 1.0);
+    if (weighted) {
+      read_weight_ring("/usr/share/healpy/data", nside, weight);
+      for (tsize i = 0; i < weight.size(); ++i) weight[i] += 1.0;
+    }
+    Alm<xcomplex<double>> peer(lmax, lmax);
+    map2alm_iter(hmap, peer, 2, weight);
+    ShtOptions options;
+    options.lmax = lmax;
+    options.iterations = 2;
+    options.ring_weights = weighted;
+    const at::Tensor ours = Sht(grid, options).forward(map);
+    at::Tensor expected = at::zeros({lmax + 1, lmax + 1}, at::kComplexDouble);
+    for (int m = 0; m <= lmax; ++m)
+      for (int l = m; l <= lmax; ++l)
+        expected.index_put_({l, m}, c10::complex<double>(peer(l, m).real(), peer(l, m).imag()));
+    EXPECT_LT(relative_error(ours, expected), 1e-10) << (weighted ? "ring weights" : "uniform");
+    // Ring weights change the result (so the option is really applied).
+    if (weighted) {
+      options.ring_weights = false;
+      EXPECT_GT(relative_error(Sht(grid, options).forward(map), expected), 1e-8);
+    }
+  }
+  // alm2map
+  const at::Tensor alm = random_alm(1, lmax, 11)[0];
+  Alm<xcomplex<double>> peer(lmax, lmax);
+  for (int m = 0; m <= lmax; ++m)
+    for (int l = m; l <= lmax; ++l) {
+      const auto v = alm.index({l, m}).item<c10::complex<double>>();
+      peer(l, m) = xcomplex<double>(v.real(), v.imag());
+    }
+  Healpix_Map<double> out(nside, RING, SET_NSIDE);
+  alm2map(peer, out);
+  at::Tensor expected = at::empty({grid->size()}, at::kDouble);
+  for (int64_t i = 0; i < grid->size(); ++i) expected[i] = out[i];
+  ShtOptions options;
+  options.lmax = lmax;
+  EXPECT_LT(relative_error(Sht(grid, options).inverse(alm), expected.index_select(0, grid->nest_to_ring())), 1e-12);
+}
+
+// Grids for the adjoint tests: every kind, small.
+std::vector<GridCase> all_small_grids() {
+  std::vector<GridCase> grids = exact_grids(6);
+  grids.push_back({"healpix", std::make_shared<HealpixGrid>(4)});
+  return grids;
+}
+
+TEST(Sht, DotProductTestForBothTransformsAndTheirAdjoints) {
+  for (const auto& c : all_small_grids()) {
+    ShtOptions options;
+    if (c.name == "healpix") options.lmax = 15;  // beyond 3·nside − 1 = 11: aliasing included
+    const Sht sht(c.grid, options);
+    const at::Tensor x = at::randn({2, c.grid->size()}, at::kDouble);
+    const at::Tensor y = random_alm(2, sht.lmax(), 5) + at::complex(at::zeros({1}, at::kDouble), at::randn({2, sht.lmax() + 1, 1}, at::kDouble));
+    // ⟨F x, y⟩ = ⟨x, F* y⟩ and ⟨F⁻¹ y, x⟩ = ⟨y, (F⁻¹)* x⟩, to rounding
+    const double lhs1 = real_inner(sht.forward(x), y), rhs1 = real_inner(x, sht.forward_adjoint(y));
+    EXPECT_NEAR(lhs1, rhs1, 1e-12 * (std::abs(lhs1) + 1)) << c.name;
+    const double lhs2 = real_inner(sht.inverse(y), x), rhs2 = real_inner(y, sht.inverse_adjoint(x));
+    EXPECT_NEAR(lhs2, rhs2, 1e-12 * (std::abs(lhs2) + 1)) << c.name;
+    // The adjoint of the inverse is not the forward transform (no quadrature weights, m > 0 counted twice).
+    EXPECT_GT(relative_error(sht.inverse_adjoint(x), sht.forward(x)), 0.1) << c.name;
+  }
+}
+
+TEST(Sht, FiniteDifferenceGradientsInFloat64) {
+  for (const auto& c : all_small_grids()) {
+    ShtOptions options;
+    options.lmax = c.name == "healpix" ? 6 : -1;
+    options.iterations = c.name == "healpix" ? 1 : -1;
+    const Sht sht(c.grid, options);
+    const at::Tensor x = at::randn({2, c.grid->size()}, at::kDouble).requires_grad_(true);
+    const auto forward = testing::gradcheck(
+        [&](const std::vector<at::Tensor>& in) { return at::view_as_real(sht.forward(in[0])); }, {x});
+    // Central differences with h = 1e-6 round to about eps·|s|/h ≈ 1e-8 for these sums s.
+    EXPECT_LT(forward.max_abs_error, 1e-7) << c.name << " forward, " << forward.worst;
+    const at::Tensor alm_re = at::randn({2, sht.lmax() + 1, sht.lmax() + 1}, at::kDouble).requires_grad_(true);
+    const at::Tensor alm_im = at::randn({2, sht.lmax() + 1, sht.lmax() + 1}, at::kDouble).requires_grad_(true);
+    const auto inverse = testing::gradcheck(
+        [&](const std::vector<at::Tensor>& in) { return sht.inverse(at::complex(in[0], in[1])); }, {alm_re, alm_im});
+    EXPECT_LT(inverse.max_abs_error, 1e-7) << c.name << " inverse, " << inverse.worst;
+    EXPECT_GT(inverse.checked, 0);
+  }
+}
+
+TEST(Sht, Float32InFloat32OutAndBatchDimensionsKept) {
+  auto grid = GaussLegendreGrid::for_lmax(10);
+  const Sht sht(grid);
+  const at::Tensor alm = random_alm(6, 10, 2).view({2, 3, 11, 11});
+  const at::Tensor map64 = sht.inverse(alm);
+  EXPECT_EQ(map64.sizes(), (std::vector<int64_t>{2, 3, grid->size()}));
+  const at::Tensor map32 = sht.inverse(alm.to(at::kComplexFloat));
+  EXPECT_EQ(map32.scalar_type(), at::kFloat);
+  EXPECT_LT(relative_error(map32.to(at::kDouble), map64), 1e-6);
+  const at::Tensor back = sht.forward(map32);
+  EXPECT_EQ(back.scalar_type(), at::kComplexFloat);
+  EXPECT_EQ(back.sizes(), alm.sizes());
+  EXPECT_LT(relative_error(back.to(at::kComplexDouble), alm), 1e-6);
+}
+
+TEST(Sht, BadInputGivesOneClearError) {
+  auto gl = GaussLegendreGrid::for_lmax(10);
+  ShtOptions too_high;
+  too_high.lmax = 11;
+  EXPECT_NE(error_of([&] { Sht(gl, too_high); }).find("exact up to lmax 10"), std::string::npos);
+  auto mw = std::make_shared<EquiangularGrid>(8, EquiangularGrid::Kind::kMcEwenWiaux);
+  EXPECT_NE(error_of([&] { Sht(mw, too_high); }).find("exact up to lmax 7"), std::string::npos);
+  auto patch = HealpixGrid::patch(8, 1, 0);
+  EXPECT_NE(error_of([&] { Sht{patch}; }).find("no iso-latitude rings"), std::string::npos);
+  // HEALPix accepts any lmax, as healpy
+  ShtOptions high;
+  high.lmax = 40;
+  EXPECT_EQ(Sht(std::make_shared<HealpixGrid>(4), high).lmax(), 40);
+  const Sht sht(gl);
+  EXPECT_NE(error_of([&] { sht.forward(at::zeros({3, 7}, at::kDouble)); }).find("maps must be [..., 231]"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { sht.forward(at::zeros({231}, at::kLong)); }).find("float32 or float64"), std::string::npos);
+  EXPECT_NE(error_of([&] { sht.inverse(at::zeros({11, 11}, at::kDouble)); }).find("complex"), std::string::npos);
+  EXPECT_NE(error_of([&] { sht.inverse(at::zeros({11, 12}, at::kComplexDouble)); }).find("[..., 11, 11]"),
+            std::string::npos);
+  ShtOptions iter;
+  iter.iterations = 2;
+  EXPECT_NE(error_of([&] { Sht(gl, iter); }).find("HEALPix transforms only"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_sht_mode("fast"); }).find("known: auto, precompute, on_the_fly"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sphaera::transforms
