@@ -5,7 +5,6 @@
 #include <cstring>
 #include <numeric>
 
-#include <ATen/ATen.h>
 
 #include "sphaera/core/check.h"
 
@@ -45,6 +44,8 @@ struct Block {
   double log2_norm;  // log2 of λ_mm / sin^m θ (without the sign)
   const double* a;
   const double* ab;
+  const double* table = nullptr;  // precomputed λ of this m (rows l = m, m+2, ..., m+1, m+3, ...; × pairs), or null
+  int64_t pairs = 0;              // row length of the table
 };
 
 // Runs the recurrence for one block of ring pairs and order m and calls visit(l, parity, lam) for every
@@ -123,6 +124,23 @@ SPHAERA_ALWAYS_INLINE void recurrence_block(const Block& b, Visit&& visit) {
   if (l == b.lmax) visit(l, 0, p0);
 }
 
+// Calls visit(l, parity, lam) for l = m..lmax with λ_lm of the block's lanes: read from the precomputed
+// table when there is one (lanes beyond the block read finite padding, never used), else by the recurrence.
+template <class V, int NV, class Visit>
+SPHAERA_ALWAYS_INLINE void degrees_block(const Block& b, Visit&& visit) {
+  if (b.table == nullptr) return recurrence_block<V, NV>(b, visit);
+  constexpr int VL = kLanes / NV;
+  const int64_t m = b.m, even_rows = (b.lmax - m) / 2 + 1;
+  V lam[NV];
+  for (int64_t l = m; l <= b.lmax; ++l) {
+    const int par = static_cast<int>((l - m) & 1);
+    const int64_t row = par == 0 ? (l - m) / 2 : even_rows + (l - m - 1) / 2;
+    const double* src = b.table + row * b.pairs + b.first;
+    for (int v = 0; v < NV; ++v) std::memcpy(&lam[v], src + v * VL, sizeof(V));
+    visit(l, par, lam);
+  }
+}
+
 template <class V>
 SPHAERA_ALWAYS_INLINE double horizontal_sum(const V& t) {
   constexpr int VL = sizeof(V) / sizeof(double);
@@ -133,13 +151,15 @@ SPHAERA_ALWAYS_INLINE double horizontal_sum(const V& t) {
 
 struct Problem {
   int64_t lmax, mmax, pairs, rings, ncols;
+  AlmStrides alm;  // where coefficient (l, m) of column c is: m·alm.m + l·alm.l + (c/2)·alm.map + c%2
   const double* cos_theta;
   const double* sin_theta;
   const double* log2_sin_theta;
   const int64_t* north;
   const int64_t* south;
   const double* log2_norm;
-  const int64_t* offsets;  // tables only
+  const int64_t* offsets;  // tables: where each m starts
+  const double* table;     // precomputed λ, or null (recurrence)
 };
 
 Block make_block(const Problem& pr, int64_t m, int64_t first, const std::vector<double>& a,
@@ -153,7 +173,9 @@ Block make_block(const Problem& pr, int64_t m, int64_t first, const std::vector<
                pr.log2_sin_theta,
                pr.log2_norm[m],
                a.data(),
-               ab.data()};
+               ab.data(),
+               pr.table ? pr.table + pr.offsets[m] : nullptr,
+               pr.pairs};
 }
 
 // ring[m] = Λ_m alm[m] for one m by the recurrence.
@@ -162,19 +184,21 @@ SPHAERA_ALWAYS_INLINE void synthesis_m(const Problem& pr, int64_t m, const std::
                                        const std::vector<double>& ab, const double* alm, double* ring) {
   constexpr int VL = kLanes / NV;
   alignas(64) V acc[2][kMaxCols][NV];
-  const double* alm_m = alm + m * (pr.lmax + 1) * pr.ncols;
+  const double* alm_m = alm + m * pr.alm.m;
   double* ring_m = ring + m * pr.rings * pr.ncols;
   for (int64_t first = 0; first < pr.pairs; first += kLanes) {
     const Block b = make_block(pr, m, first, a, ab);
     for (int64_t c0 = 0; c0 < pr.ncols; c0 += kMaxCols) {
       const int64_t nc = std::min(kMaxCols, pr.ncols - c0);
+      int64_t column[kMaxCols];
+      for (int64_t c = 0; c < nc; ++c) column[c] = ((c0 + c) >> 1) * pr.alm.map + ((c0 + c) & 1);
       for (int par = 0; par < 2; ++par)
         for (int64_t c = 0; c < nc; ++c)
           for (int v = 0; v < NV; ++v) acc[par][c][v] = V{} * 0.0;
-      recurrence_block<V, NV>(b, [&](int64_t l, int par, const V* lam) SPHAERA_INLINE_LAMBDA {
-        const double* row = alm_m + l * pr.ncols + c0;
+      degrees_block<V, NV>(b, [&](int64_t l, int par, const V* lam) SPHAERA_INLINE_LAMBDA {
+        const double* row = alm_m + l * pr.alm.l;
         for (int64_t c = 0; c < nc; ++c) {
-          const double coef = row[c];
+          const double coef = row[column[c]];
           for (int v = 0; v < NV; ++v) acc[par][c][v] += lam[v] * coef;
         }
       });
@@ -198,13 +222,16 @@ SPHAERA_ALWAYS_INLINE void analysis_m(const Problem& pr, int64_t m, const std::v
                                       const std::vector<double>& ab, const double* ring, double* alm) {
   constexpr int VL = kLanes / NV;
   alignas(64) V in[2][kMaxCols][NV];
-  double* alm_m = alm + m * (pr.lmax + 1) * pr.ncols;
+  double* alm_m = alm + m * pr.alm.m;
   const double* ring_m = ring + m * pr.rings * pr.ncols;
-  std::fill(alm_m, alm_m + (pr.lmax + 1) * pr.ncols, 0.0);
+  for (int64_t l = 0; l <= pr.lmax; ++l)  // rows l < m stay zero
+    for (int64_t c = 0; c < pr.ncols; ++c) alm_m[l * pr.alm.l + (c >> 1) * pr.alm.map + (c & 1)] = 0.0;
   for (int64_t first = 0; first < pr.pairs; first += kLanes) {
     const Block b = make_block(pr, m, first, a, ab);
     for (int64_t c0 = 0; c0 < pr.ncols; c0 += kMaxCols) {
       const int64_t nc = std::min(kMaxCols, pr.ncols - c0);
+      int64_t column[kMaxCols];
+      for (int64_t c = 0; c < nc; ++c) column[c] = ((c0 + c) >> 1) * pr.alm.map + ((c0 + c) & 1);
       alignas(64) double ins[2][kMaxCols][kLanes] = {};
       for (int64_t i = 0; i < b.count; ++i) {
         const int64_t p = first + i;
@@ -219,17 +246,16 @@ SPHAERA_ALWAYS_INLINE void analysis_m(const Problem& pr, int64_t m, const std::v
       for (int par = 0; par < 2; ++par)
         for (int64_t c = 0; c < nc; ++c)
           for (int v = 0; v < NV; ++v) std::memcpy(&in[par][c][v], &ins[par][c][v * VL], sizeof(V));
-      recurrence_block<V, NV>(b, [&](int64_t l, int par, const V* lam) SPHAERA_INLINE_LAMBDA {
-        double* row = alm_m + l * pr.ncols + c0;
+      degrees_block<V, NV>(b, [&](int64_t l, int par, const V* lam) SPHAERA_INLINE_LAMBDA {
+        double* row = alm_m + l * pr.alm.l;
         for (int64_t c = 0; c < nc; ++c) {
           V t = lam[0] * in[par][c][0];
           for (int v = 1; v < NV; ++v) t += lam[v] * in[par][c][v];
-          row[c] += horizontal_sum(t);
+          row[column[c]] += horizontal_sum(t);
         }
       });
     }
   }
-  for (int64_t l = 0; l < m; ++l) std::fill(alm_m + l * pr.ncols, alm_m + (l + 1) * pr.ncols, 0.0);
 }
 
 // Tables of one m: rows (l = m, m+2, ..., then m+1, m+3, ...) × pairs, at table + offsets[m].
@@ -385,8 +411,8 @@ Problem make_problem(int64_t lmax, int64_t mmax, int64_t rings, int64_t ncols, c
                      const std::vector<double>& sin_t, const std::vector<double>& log2_sin,
                      const std::vector<int64_t>& north, const std::vector<int64_t>& south,
                      const std::vector<double>& log2_norm) {
-  return Problem{lmax,         mmax,        static_cast<int64_t>(cos_t.size()), rings, ncols, cos_t.data(),
-                 sin_t.data(), log2_sin.data(), north.data(), south.data(), log2_norm.data(), nullptr};
+  return Problem{lmax,         mmax,        static_cast<int64_t>(cos_t.size()), rings, ncols, AlmStrides{}, cos_t.data(),
+                 sin_t.data(), log2_sin.data(), north.data(), south.data(), log2_norm.data(), nullptr, nullptr};
 }
 }  // namespace
 
@@ -398,83 +424,29 @@ void LegendrePlan::build_tables() {
     table_offset_[m] = offset;
     offset += (lmax_ + 1 - m) * npairs;
   }
-  table_.assign(offset, 0.0);
+  table_.assign(offset + kLanes, 0.0);  // padding: blocks read whole SIMD vectors past the last pair
   Problem pr = make_problem(lmax_, mmax_, rings(), 0, pairs_.cos_theta, pairs_.sin_theta, pairs_.log2_sin_theta,
                             pairs_.north, pairs_.south, log2_norm_);
   pr.offsets = table_offset_.data();
   run_orders(pr, pick(tables_m_avx512, tables_m_avx2, tables_m_generic), nullptr, table_.data());
 }
 
-void LegendrePlan::synthesis(const double* alm, double* ring, int64_t ncols) const {
-  const int64_t npairs = static_cast<int64_t>(pairs_.north.size());
-  if (!precomputed()) {
-    const Problem pr = make_problem(lmax_, mmax_, rings(), ncols, pairs_.cos_theta, pairs_.sin_theta,
-                                    pairs_.log2_sin_theta, pairs_.north, pairs_.south, log2_norm_);
-    return run_orders(pr, pick(synthesis_m_avx512, synthesis_m_avx2, synthesis_m_generic), alm, ring);
-  }
-  const auto f64 = at::TensorOptions().dtype(at::kDouble);
-  for (int64_t m = 0; m <= mmax_; ++m) {
-    const int64_t even_rows = (lmax_ - m) / 2 + 1, odd_rows = (lmax_ - m + 1) / 2;
-    const double* t = table(m);
-    const double* alm_m = alm + m * (lmax_ + 1) * ncols;
-    // sums[parity] = Λ_parityᵀ · alm rows of that parity: [pairs, ncols]
-    at::Tensor even = at::mm(at::from_blob(const_cast<double*>(t), {even_rows, npairs}, f64).t(),
-                             at::from_blob(const_cast<double*>(alm_m + m * ncols), {even_rows, ncols},
-                                           {2 * ncols, 1}, f64));
-    at::Tensor odd = odd_rows == 0
-                         ? at::zeros({npairs, ncols}, f64)
-                         : at::mm(at::from_blob(const_cast<double*>(t + even_rows * npairs), {odd_rows, npairs}, f64).t(),
-                                  at::from_blob(const_cast<double*>(alm_m + (m + 1) * ncols), {odd_rows, ncols},
-                                                {2 * ncols, 1}, f64));
-    const double* e = even.data_ptr<double>();
-    const double* o = odd.data_ptr<double>();
-    double* ring_m = ring + m * rings() * ncols;
-    for (int64_t p = 0; p < npairs; ++p) {
-      double* north = ring_m + pairs_.north[p] * ncols;
-      for (int64_t c = 0; c < ncols; ++c) north[c] = e[p * ncols + c] + o[p * ncols + c];
-      if (pairs_.south[p] < 0) continue;
-      double* south = ring_m + pairs_.south[p] * ncols;
-      for (int64_t c = 0; c < ncols; ++c) south[c] = e[p * ncols + c] - o[p * ncols + c];
-    }
-  }
+AlmStrides LegendrePlan::packed(int64_t lmax, int64_t ncols) { return AlmStrides{ncols, (lmax + 1) * ncols, 2}; }
+
+void LegendrePlan::synthesis(const double* alm, const AlmStrides& strides, double* ring, int64_t ncols) const {
+  Problem pr = make_problem(lmax_, mmax_, rings(), ncols, pairs_.cos_theta, pairs_.sin_theta, pairs_.log2_sin_theta,
+                            pairs_.north, pairs_.south, log2_norm_);
+  pr.alm = strides;
+  if (precomputed()) pr.offsets = table_offset_.data(), pr.table = table_.data();
+  run_orders(pr, pick(synthesis_m_avx512, synthesis_m_avx2, synthesis_m_generic), alm, ring);
 }
 
-void LegendrePlan::analysis(const double* ring, double* alm, int64_t ncols) const {
-  const int64_t npairs = static_cast<int64_t>(pairs_.north.size());
-  if (!precomputed()) {
-    const Problem pr = make_problem(lmax_, mmax_, rings(), ncols, pairs_.cos_theta, pairs_.sin_theta,
-                                    pairs_.log2_sin_theta, pairs_.north, pairs_.south, log2_norm_);
-    return run_orders(pr, pick(analysis_m_avx512, analysis_m_avx2, analysis_m_generic), ring, alm);
-  }
-  const auto f64 = at::TensorOptions().dtype(at::kDouble);
-  at::Tensor sums = at::empty({2, npairs, ncols}, f64);  // north + south, north − south
-  double* s = sums.data_ptr<double>();
-  for (int64_t m = 0; m <= mmax_; ++m) {
-    const double* ring_m = ring + m * rings() * ncols;
-    for (int64_t p = 0; p < npairs; ++p) {
-      const double* north = ring_m + pairs_.north[p] * ncols;
-      const double* south = pairs_.south[p] >= 0 ? ring_m + pairs_.south[p] * ncols : nullptr;
-      for (int64_t c = 0; c < ncols; ++c) {
-        const double sv = south ? south[c] : 0.0;
-        s[p * ncols + c] = north[c] + sv;
-        s[(npairs + p) * ncols + c] = north[c] - sv;
-      }
-    }
-    const int64_t even_rows = (lmax_ - m) / 2 + 1, odd_rows = (lmax_ - m + 1) / 2;
-    const double* t = table(m);
-    double* alm_m = alm + m * (lmax_ + 1) * ncols;
-    std::fill(alm_m, alm_m + (lmax_ + 1) * ncols, 0.0);
-    at::Tensor even = at::mm(at::from_blob(const_cast<double*>(t), {even_rows, npairs}, f64), sums[0]);
-    const double* e = even.data_ptr<double>();
-    for (int64_t r = 0; r < even_rows; ++r)
-      std::memcpy(alm_m + (m + 2 * r) * ncols, e + r * ncols, sizeof(double) * ncols);
-    if (odd_rows == 0) continue;
-    at::Tensor odd =
-        at::mm(at::from_blob(const_cast<double*>(t + even_rows * npairs), {odd_rows, npairs}, f64), sums[1]);
-    const double* o = odd.data_ptr<double>();
-    for (int64_t r = 0; r < odd_rows; ++r)
-      std::memcpy(alm_m + (m + 1 + 2 * r) * ncols, o + r * ncols, sizeof(double) * ncols);
-  }
+void LegendrePlan::analysis(const double* ring, double* alm, const AlmStrides& strides, int64_t ncols) const {
+  Problem pr = make_problem(lmax_, mmax_, rings(), ncols, pairs_.cos_theta, pairs_.sin_theta, pairs_.log2_sin_theta,
+                            pairs_.north, pairs_.south, log2_norm_);
+  pr.alm = strides;
+  if (precomputed()) pr.offsets = table_offset_.data(), pr.table = table_.data();
+  run_orders(pr, pick(analysis_m_avx512, analysis_m_avx2, analysis_m_generic), ring, alm);
 }
 
 std::vector<double> LegendrePlan::values(double theta, int64_t lmax) {

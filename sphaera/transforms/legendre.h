@@ -8,13 +8,20 @@
 /// underflows near the poles at high m.
 ///
 /// Rings symmetric about the equator share one recurrence (λ_lm(π−θ) = (−1)^{l+m} λ_lm(θ)). Two modes with
-/// the same results: tables of λ precomputed once (memory O(L²·rings), products by BLAS, fast for batches) or
+/// the same results: tables of λ precomputed once (memory O(L²·rings), read instead of recomputed) or
 /// the recurrence recomputed on every call (memory O(L·rings); vectorised by hand, AVX-512 or AVX2 chosen at
 /// run time).
 #include <cstdint>
 #include <vector>
 
 namespace sphaera::transforms {
+
+/// Where coefficient (l, m) of column c lives: m·m + l·l + (c / 2)·map + c % 2 (doubles). Columns come in
+/// pairs, the real and imaginary parts of one map, e.g. complex [maps, lmax+1, mmax+1] viewed as real:
+/// {l = 2(mmax+1), m = 2, map = 2(lmax+1)(mmax+1)}.
+struct AlmStrides {
+  int64_t l = 0, m = 0, map = 0;
+};
 
 /// Legendre stage for given ring colatitudes and band limits. Immutable after construction; thread-safe.
 class LegendrePlan {
@@ -29,12 +36,14 @@ class LegendrePlan {
   /// Bytes the tables take (or would take) for these rings and band limits.
   static int64_t table_bytes(const std::vector<double>& theta, int64_t lmax, int64_t mmax);
 
-  /// ring[m][r][k] = Σ_{l=m}^{lmax} λ_lm(θ_r) alm[m][l][k] for k < ncols (columns are independent real
-  /// vectors, e.g. the real and imaginary parts of several maps). Layouts: alm [mmax+1][lmax+1][ncols]
+  /// ring[m][r][k] = Σ_{l=m}^{lmax} λ_lm(θ_r) alm(l, m, k) for k < ncols (ncols even; columns are
+  /// independent real vectors, e.g. the real and imaginary parts of several maps). Layouts: alm by `strides`
   /// (entries l < m are ignored), ring [mmax+1][rings][ncols]; all of ring is written.
-  void synthesis(const double* alm, double* ring, int64_t ncols) const;
-  /// The transpose: alm[m][l][k] = Σ_r λ_lm(θ_r) ring[m][r][k] (entries l < m are set to zero).
-  void analysis(const double* ring, double* alm, int64_t ncols) const;
+  void synthesis(const double* alm, const AlmStrides& strides, double* ring, int64_t ncols) const;
+  /// The transpose: alm(l, m, k) = Σ_r λ_lm(θ_r) ring[m][r][k] (entries l < m are set to zero).
+  void analysis(const double* ring, double* alm, const AlmStrides& strides, int64_t ncols) const;
+  /// Strides of the layout [mmax+1][lmax+1][ncols].
+  static AlmStrides packed(int64_t lmax, int64_t ncols);
 
   /// λ_lm(θ) for one θ, all 0 ≤ m ≤ l ≤ lmax, as [lmax+1][lmax+1] (row l, column m; zero for m > l).
   static std::vector<double> values(double theta, int64_t lmax);

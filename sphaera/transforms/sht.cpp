@@ -52,7 +52,9 @@ at::Tensor apply_linear(const at::Tensor& x, const LinearMap& op, LinearMap adjo
   return y;
 }
 
-// ---- Legendre stage: packed alm [M+1, L+1, ncols] ↔ ring Fourier coefficients [M+1, R, ncols] ----
+// ---- Legendre stage: coefficients as real [n, L+1, M+1, 2] ↔ ring Fourier coefficients [M+1, R, n, 2] ----
+
+AlmStrides user_strides(int64_t lmax, int64_t mmax) { return AlmStrides{2 * (mmax + 1), 2, 2 * (lmax + 1) * (mmax + 1)}; }
 
 at::Tensor legendre_analysis(const std::shared_ptr<const LegendrePlan>& plan, const at::Tensor& ring);
 
@@ -60,8 +62,9 @@ at::Tensor legendre_synthesis(const std::shared_ptr<const LegendrePlan>& plan, c
   return apply_linear(
       alm,
       [&](const at::Tensor& a) {
-        at::Tensor out = at::empty({plan->mmax() + 1, plan->rings(), a.size(2)}, a.options());
-        plan->synthesis(a.data_ptr<double>(), out.data_ptr<double>(), a.size(2));
+        const int64_t n = a.size(0);
+        at::Tensor out = at::empty({plan->mmax() + 1, plan->rings(), n, 2}, a.options());
+        plan->synthesis(a.data_ptr<double>(), user_strides(plan->lmax(), plan->mmax()), out.data_ptr<double>(), 2 * n);
         return out;
       },
       [plan](const at::Tensor& g) { return legendre_analysis(plan, g); }, "LegendreSynthesisBackward");
@@ -71,17 +74,19 @@ at::Tensor legendre_analysis(const std::shared_ptr<const LegendrePlan>& plan, co
   return apply_linear(
       ring,
       [&](const at::Tensor& f) {
-        at::Tensor out = at::empty({plan->mmax() + 1, plan->lmax() + 1, f.size(2)}, f.options());
-        plan->analysis(f.data_ptr<double>(), out.data_ptr<double>(), f.size(2));
+        const int64_t n = f.size(2);
+        at::Tensor out = at::empty({n, plan->lmax() + 1, plan->mmax() + 1, 2}, f.options());
+        plan->analysis(f.data_ptr<double>(), out.data_ptr<double>(), user_strides(plan->lmax(), plan->mmax()), 2 * n);
         return out;
       },
       [plan](const at::Tensor& g) { return legendre_synthesis(plan, g); }, "LegendreAnalysisBackward");
 }
 
-// ---- Fourier stage along rings: maps in ring order [N, V] ↔ F [M+1, R, N, 2] ----
-//   analysis  F_m(ring) = Σ_j f_j e^{−imφ_j}
-//   adjoint   f_j = Re Σ_{m≥0} F_m e^{imφ_j}
-// Rings with fewer than 2M+1 points alias: frequency m lands on bin m mod nphi.
+// ---- Fourier stage along rings: maps [n, V] in memory order ↔ F [M+1, R, n, 2] ----
+//   analysis  F_m(r) = c_m w_r Σ_j f(π(r, j)) e^{−imφ_j}        (π: memory position of the ring's j-th point)
+//   adjoint   f(π(r, j)) = Re Σ_{m≥0} c_m w_r F_m(r) e^{imφ_j}
+// with per-ring factors w_r and per-order factors c_m folded in (quadrature weights; the doubling of m > 0
+// in the synthesis). Rings with fewer than 2M+1 points alias: frequency m lands on bin m mod nphi.
 
 struct FourierStage {
   static constexpr int64_t kMaxGroup = 16;  // rings per FFT call: groups are spread over threads
@@ -91,8 +96,14 @@ struct FourierStage {
   };
   std::vector<Group> groups;  // consecutive rings of equal nphi, contiguous in ring order
   int64_t mmax = 0, points = 0;
+  at::Tensor ring_order;             // int64 [V] memory position of each ring-order point, or undefined
+  std::vector<double> ring_factor;   // w_r
+  std::vector<double> order_factor;  // c_m
 
-  FourierStage(const RingLayout& layout, int64_t mmax_, int64_t points_) : rings(layout.rings), mmax(mmax_), points(points_) {
+  FourierStage(const RingLayout& layout, int64_t mmax_, int64_t points_, std::vector<double> ring_factor_,
+               std::vector<double> order_factor_)
+      : rings(layout.rings), mmax(mmax_), points(points_), ring_order(layout.ring_order),
+        ring_factor(std::move(ring_factor_)), order_factor(std::move(order_factor_)) {
     for (int64_t r = 0; r < static_cast<int64_t>(rings.size()); ++r) {
       const Ring& ring = rings[r];
       if (!groups.empty()) {
@@ -124,16 +135,27 @@ at::Tensor fourier_analysis(const std::shared_ptr<const FourierStage>& stage, co
       maps,
       [&](const at::Tensor& x) {
         const int64_t n = x.size(0), M = stage->mmax, R = static_cast<int64_t>(stage->rings.size());
+        const int64_t V = stage->points;
         at::Tensor out = at::empty({M + 1, R, n, 2}, x.options());
         double* o = out.data_ptr<double>();
+        const double* xs = x.data_ptr<double>();
+        const int64_t* order = stage->ring_order.defined() ? stage->ring_order.data_ptr<int64_t>() : nullptr;
         const int64_t ngroups = static_cast<int64_t>(stage->groups.size());
 #pragma omp parallel for schedule(dynamic, 1)
         for (int64_t gi = 0; gi < ngroups; ++gi) {
           const auto& g = stage->groups[gi];
+          const int64_t length = g.count * g.nphi;
+          at::Tensor samples;
+          if (order == nullptr) {
+            samples = x.narrow(1, g.first_point, length);
+          } else {  // gather the group's points from memory order
+            samples = at::empty({n, length}, x.options());
+            double* d = samples.data_ptr<double>();
+            for (int64_t b = 0; b < n; ++b)
+              for (int64_t j = 0; j < length; ++j) d[b * length + j] = xs[b * V + order[g.first_point + j]];
+          }
           const at::Tensor spectrum =
-              at::view_as_real(at::fft_rfft(x.narrow(1, g.first_point, g.count * g.nphi).view({n, g.count, g.nphi}),
-                                            g.nphi, -1))
-                  .contiguous();  // [n, count, nphi/2+1, 2]
+              at::view_as_real(at::fft_rfft(samples.view({n, g.count, g.nphi}), g.nphi, -1)).contiguous();
           const double* s = spectrum.data_ptr<double>();
           const int64_t bins = g.nphi / 2 + 1;
           std::vector<std::complex<double>> phase;
@@ -144,11 +166,11 @@ at::Tensor fourier_analysis(const std::shared_ptr<const FourierStage>& stage, co
               int64_t k = m % g.nphi;
               const bool conjugate = k >= bins;
               if (conjugate) k = g.nphi - k;
+              const std::complex<double> factor = phase[m] * (stage->order_factor[m] * stage->ring_factor[r]);
               double* dst = o + ((m * R + r) * n) * 2;
               for (int64_t b = 0; b < n; ++b) {
                 const double* src = s + ((b * g.count + i) * bins + k) * 2;
-                const std::complex<double> v =
-                    std::complex<double>(src[0], conjugate ? -src[1] : src[1]) * phase[m];
+                const std::complex<double> v = std::complex<double>(src[0], conjugate ? -src[1] : src[1]) * factor;
                 dst[2 * b] = v.real();
                 dst[2 * b + 1] = v.imag();
               }
@@ -165,13 +187,16 @@ at::Tensor fourier_analysis_adjoint(const std::shared_ptr<const FourierStage>& s
       coefficients,
       [&](const at::Tensor& F) {
         const int64_t n = F.size(2), M = stage->mmax, R = static_cast<int64_t>(stage->rings.size());
-        at::Tensor out = at::empty({n, stage->points}, F.options());
+        const int64_t V = stage->points;
+        at::Tensor out = at::empty({n, V}, F.options());
+        double* os = out.data_ptr<double>();
         const double* f = F.data_ptr<double>();
+        const int64_t* order = stage->ring_order.defined() ? stage->ring_order.data_ptr<int64_t>() : nullptr;
         const int64_t ngroups = static_cast<int64_t>(stage->groups.size());
 #pragma omp parallel for schedule(dynamic, 1)
         for (int64_t gi = 0; gi < ngroups; ++gi) {
           const auto& g = stage->groups[gi];
-          const int64_t bins = g.nphi / 2 + 1;
+          const int64_t bins = g.nphi / 2 + 1, length = g.count * g.nphi;
           at::Tensor z = at::zeros({n, g.count, bins, 2}, F.options());
           double* zs = z.data_ptr<double>();
           std::vector<std::complex<double>> phase;
@@ -180,9 +205,10 @@ at::Tensor fourier_analysis_adjoint(const std::shared_ptr<const FourierStage>& s
             phases(stage->rings[r].phi0, M, 1.0, phase);
             for (int64_t m = 0; m <= M; ++m) {
               const int64_t k = m % g.nphi;
+              const std::complex<double> factor = phase[m] * (stage->order_factor[m] * stage->ring_factor[r]);
               const double* src = f + ((m * R + r) * n) * 2;
               for (int64_t b = 0; b < n; ++b) {
-                const std::complex<double> v = std::complex<double>(src[2 * b], src[2 * b + 1]) * phase[m];
+                const std::complex<double> v = std::complex<double>(src[2 * b], src[2 * b + 1]) * factor;
                 double* zb = zs + ((b * g.count + i) * bins) * 2;
                 if (k == 0 || 2 * k == g.nphi) {
                   zb[2 * k] += v.real();
@@ -196,8 +222,12 @@ at::Tensor fourier_analysis_adjoint(const std::shared_ptr<const FourierStage>& s
               }
             }
           }
-          const at::Tensor values = at::fft_irfft(at::view_as_complex(z), g.nphi, -1) * static_cast<double>(g.nphi);
-          out.narrow(1, g.first_point, g.count * g.nphi).copy_(values.reshape({n, g.count * g.nphi}));
+          const at::Tensor values =
+              (at::fft_irfft(at::view_as_complex(z), g.nphi, -1) * static_cast<double>(g.nphi)).contiguous();
+          const double* v = values.data_ptr<double>();
+          for (int64_t b = 0; b < n; ++b)
+            for (int64_t j = 0; j < length; ++j)
+              os[b * V + (order ? order[g.first_point + j] : g.first_point + j)] = v[b * length + j];
         }
         return out;
       },
@@ -287,8 +317,8 @@ Sht::Sht(GridPtr grid, ShtOptions options) : grid_(std::move(grid)) {
 
   // Quadrature weight per ring.
   const int64_t R = static_cast<int64_t>(layout_->rings.size());
-  ring_weight_ = at::empty({R}, at::kDouble);
-  for (int64_t r = 0; r < R; ++r) ring_weight_[r] = layout_->rings[r].weight;
+  std::vector<double> ring_weight(R);
+  for (int64_t r = 0; r < R; ++r) ring_weight[r] = layout_->rings[r].weight;
   if (options.ring_weights) {
     const int64_t nside = healpix->nside();
     arr<double> w;
@@ -303,13 +333,16 @@ Sht::Sht(GridPtr grid, ShtOptions options) : grid_(std::move(grid)) {
     const double base = 4.0 * M_PI / static_cast<double>(healpix->npix_full_sky());
     for (int64_t r = 0; r < R; ++r) {
       const int64_t north = r < 2 * nside ? r : R - 1 - r;
-      ring_weight_[r] = base * (1.0 + w[north]);
+      ring_weight[r] = base * (1.0 + w[north]);
     }
   }
-  if (layout_->ring_order.defined()) {
-    memory_from_ring_ = at::empty_like(layout_->ring_order)
-                            .index_copy_(0, layout_->ring_order, at::arange(grid_->size(), at::kLong));
-  }
+  // Fourier stages: the analysis weights rings by their quadrature (not on McEwen–Wiaux: weights come after
+  // the torus step); the synthesis is the adjoint of an analysis that doubles m > 0.
+  std::vector<double> ones_r(R, 1.0), ones_m(lmax_ + 1, 1.0), doubling(lmax_ + 1, 2.0);
+  doubling[0] = 1.0;
+  analysis_stage_ = std::make_shared<const FourierStage>(*layout_, lmax_, grid_->size(),
+                                                         layout_->torus_forward ? ones_r : ring_weight, ones_m);
+  synthesis_stage_ = std::make_shared<const FourierStage>(*layout_, lmax_, grid_->size(), ones_r, doubling);
 
   // Legendre plans: the rings for synthesis; on McEwen–Wiaux, Gauss–Legendre nodes for analysis.
   const std::vector<double> theta = ring_thetas(*layout_);
@@ -362,24 +395,10 @@ int64_t Sht::table_bytes() const {
   return bytes;
 }
 
-namespace {
-
-std::shared_ptr<const FourierStage> fourier_stage(const RingLayout& layout, int64_t mmax, int64_t points) {
-  return std::make_shared<const FourierStage>(layout, mmax, points);
-}
-
-// [N, L+1(l), M+1(m)] complex ↔ packed [M+1, L+1, N, 2] float64.
-at::Tensor pack(const at::Tensor& alm) { return at::view_as_real(alm).permute({2, 1, 0, 3}).contiguous(); }
-at::Tensor unpack(const at::Tensor& packed) {
-  return at::view_as_complex(packed.permute({2, 1, 0, 3}).contiguous());
-}
-
-}  // namespace
-
-at::Tensor Sht::analysis_packed(const at::Tensor& ring_maps) const {
-  const int64_t n = ring_maps.size(0), M = lmax_, R = static_cast<int64_t>(layout_->rings.size());
-  const auto stage = fourier_stage(*layout_, M, grid_->size());
-  at::Tensor F = fourier_analysis(stage, ring_maps);  // [M+1, R, n, 2]
+at::Tensor Sht::analysis_packed(const at::Tensor& maps) const {
+  const int64_t n = maps.size(0), M = lmax_, R = static_cast<int64_t>(layout_->rings.size());
+  const auto stage = std::static_pointer_cast<const FourierStage>(analysis_stage_);
+  at::Tensor F = fourier_analysis(stage, maps);  // [M+1, R, n, 2], weighted (not on McEwen–Wiaux)
   if (layout_->torus_forward) {
     const int64_t Q = torus_even_.size(0);
     at::Tensor flat = F.reshape({M + 1, R, 2 * n});
@@ -388,19 +407,15 @@ at::Tensor Sht::analysis_packed(const at::Tensor& ring_maps) const {
     at_nodes = at_nodes.index_copy(0, even, at::matmul(torus_even_, flat.index_select(0, even)));
     if (odd.numel() > 0) at_nodes = at_nodes.index_copy(0, odd, at::matmul(torus_odd_, flat.index_select(0, odd)));
     at_nodes = at_nodes * torus_weight_.view({1, Q, 1});
-    return legendre_analysis(analysis_plan_, at_nodes).view({M + 1, lmax_ + 1, n, 2});
+    return legendre_analysis(analysis_plan_, at_nodes.view({M + 1, Q, n, 2}));
   }
-  F = F * ring_weight_.view({1, R, 1, 1});
-  return legendre_analysis(analysis_plan_, F.view({M + 1, R, 2 * n})).view({M + 1, lmax_ + 1, n, 2});
+  return legendre_analysis(analysis_plan_, F);
 }
 
-at::Tensor Sht::synthesis_packed(const at::Tensor& packed) const {
-  const int64_t n = packed.size(2), M = lmax_, R = static_cast<int64_t>(layout_->rings.size());
-  at::Tensor F = legendre_synthesis(synthesis_plan_, packed.reshape({M + 1, lmax_ + 1, 2 * n}));
-  // f = Re F_0 + 2 Re Σ_{m>0} F_m e^{imφ}: the adjoint of the Fourier analysis after doubling m > 0.
-  at::Tensor doubling = at::full({M + 1, 1, 1, 1}, 2.0, at::kDouble);
-  doubling[0] = 1.0;
-  return fourier_analysis_adjoint(fourier_stage(*layout_, M, grid_->size()), F.view({M + 1, R, n, 2}) * doubling);
+at::Tensor Sht::synthesis_packed(const at::Tensor& alm) const {
+  // f = Re F_0 + 2 Re Σ_{m>0} F_m e^{imφ}: the adjoint of a Fourier analysis whose order factors double m > 0.
+  const auto stage = std::static_pointer_cast<const FourierStage>(synthesis_stage_);
+  return fourier_analysis_adjoint(stage, legendre_synthesis(synthesis_plan_, alm));
 }
 
 at::Tensor Sht::forward(const at::Tensor& map) const {
@@ -409,17 +424,13 @@ at::Tensor Sht::forward(const at::Tensor& map) const {
   SPHAERA_CHECK(map.scalar_type() == at::kFloat || map.scalar_type() == at::kDouble,
                 "Sht::forward: maps must be float32 or float64, got ", map.scalar_type());
   std::vector<int64_t> batch(map.sizes().begin(), map.sizes().end() - 1);
-  at::Tensor x = map.reshape({-1, grid_->size()}).to(at::kCPU, at::kDouble);
-  if (layout_->ring_order.defined()) x = x.index_select(1, layout_->ring_order);
-  at::Tensor a = analysis_packed(x);
-  for (int it = 0; it < iterations_; ++it) {
-    at::Tensor residual = x - synthesis_packed(a);
-    a = a + analysis_packed(residual);
-  }
+  const at::Tensor x = map.reshape({-1, grid_->size()}).to(at::kCPU, at::kDouble).contiguous();
+  at::Tensor a = analysis_packed(x);  // [n, L+1, L+1, 2]
+  for (int it = 0; it < iterations_; ++it) a = a + analysis_packed(x - synthesis_packed(a));
   batch.push_back(lmax_ + 1);
   batch.push_back(lmax_ + 1);
   const auto complex_type = map.scalar_type() == at::kFloat ? at::kComplexFloat : at::kComplexDouble;
-  return unpack(a).reshape(batch).to(map.device(), complex_type);
+  return at::view_as_complex(a).reshape(batch).to(map.device(), complex_type);
 }
 
 at::Tensor Sht::inverse(const at::Tensor& alm) const {
@@ -429,9 +440,9 @@ at::Tensor Sht::inverse(const at::Tensor& alm) const {
   SPHAERA_CHECK(alm.is_complex(), "Sht::inverse: coefficients must be complex64 or complex128, got ",
                 alm.scalar_type());
   std::vector<int64_t> batch(alm.sizes().begin(), alm.sizes().end() - 2);
-  at::Tensor a = pack(alm.reshape({-1, lmax_ + 1, lmax_ + 1}).to(at::kCPU, at::kComplexDouble));
-  at::Tensor x = synthesis_packed(a);
-  if (memory_from_ring_.defined()) x = x.index_select(1, memory_from_ring_);
+  const at::Tensor a =
+      at::view_as_real(alm.reshape({-1, lmax_ + 1, lmax_ + 1}).to(at::kCPU, at::kComplexDouble).contiguous());
+  const at::Tensor x = synthesis_packed(a);
   batch.push_back(grid_->size());
   const auto real_type = alm.scalar_type() == at::kComplexFloat ? at::kFloat : at::kDouble;
   return x.reshape(batch).to(alm.device(), real_type);

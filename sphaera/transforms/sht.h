@@ -82,16 +82,16 @@ class Sht {
   int64_t table_bytes() const;
 
  private:
-  at::Tensor analysis_packed(const at::Tensor& ring_maps) const;  // one quadrature step, packed layout
-  at::Tensor synthesis_packed(const at::Tensor& packed) const;
+  // maps [n, V] (float64, memory order) ↔ coefficients as real [n, L+1, L+1, 2]
+  at::Tensor analysis_packed(const at::Tensor& maps) const;  // one quadrature step
+  at::Tensor synthesis_packed(const at::Tensor& alm) const;
 
   GridPtr grid_;
   std::shared_ptr<const RingLayout> layout_;
   int64_t lmax_;
   ShtMode mode_;
   int iterations_;
-  at::Tensor ring_weight_;            // [R] quadrature weight of each ring's points
-  at::Tensor memory_from_ring_;       // inverse of layout_->ring_order (undefined when identity)
+  std::shared_ptr<const void> analysis_stage_, synthesis_stage_;  // Fourier stages along the rings (sht.cpp)
   std::shared_ptr<const LegendrePlan> synthesis_plan_;
   std::shared_ptr<const LegendrePlan> analysis_plan_;  // differs only on McEwen–Wiaux (Gauss–Legendre nodes)
   at::Tensor torus_even_, torus_odd_;  // McEwen–Wiaux: ring samples → Gauss–Legendre nodes, by parity of m

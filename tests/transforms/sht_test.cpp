@@ -80,15 +80,17 @@ TEST(Legendre, NoUnderflowOrOverflowAtHighDegreeNearThePole) {
   const LegendrePlan plan(theta, 1024, 1024, /*precompute=*/false);
   // Analysis of the synthesis of a unit coefficient at (l, m), with weights, returns the unit vector.
   const int64_t L = 1025, R = 1025;
+  const AlmStrides packed = LegendrePlan::packed(1024, 2);
   for (int64_t m : {0, 1, 500, 1000, 1024}) {
-    std::vector<double> alm(L * L, 0.0), ring(L * R, 0.0), back(L * L, 0.0);
+    std::vector<double> alm(L * L * 2, 0.0), ring(L * R * 2, 0.0), back(L * L * 2, 0.0);
     const int64_t l = std::min<int64_t>(1024, m + 7);
-    alm[m * L + l] = 1.0;
-    plan.synthesis(alm.data(), ring.data(), 1);
-    for (int64_t mm = 0; mm < L; ++mm)
-      for (int64_t r = 0; r < R; ++r) ring[mm * R + r] *= 2 * M_PI * w[r];
-    plan.analysis(ring.data(), back.data(), 1);
-    for (int64_t ll = m; ll < L; ++ll) EXPECT_NEAR(back[m * L + ll], ll == l ? 1.0 : 0.0, 1e-12) << "l " << ll << " m " << m;
+    alm[(m * L + l) * 2] = 1.0;
+    plan.synthesis(alm.data(), packed, ring.data(), 2);
+    for (int64_t i = 0; i < L * R; ++i) ring[2 * i] *= 2 * M_PI * w[i % R];
+    plan.analysis(ring.data(), back.data(), packed, 2);
+    for (int64_t ll = m; ll < L; ++ll) {
+      EXPECT_NEAR(back[(m * L + ll) * 2], ll == l ? 1.0 : 0.0, 1e-12) << "l " << ll << " m " << m;
+    }
   }
 }
 
