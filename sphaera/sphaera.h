@@ -13,6 +13,7 @@
 #include "sphaera/transforms/grid.h"
 #include "sphaera/transforms/healpix_grid.h"
 #include "sphaera/transforms/legendre.h"
+#include "sphaera/transforms/points.h"
 #include "sphaera/transforms/ring_grids.h"
 #include "sphaera/transforms/sht.h"
 #include "sphaera/transforms/wigner.h"

@@ -326,8 +326,12 @@ OrderKernel pick(OrderKernel avx512, OrderKernel avx2, OrderKernel generic) {
 }
 
 // Runs kernel(m) for m = 0..mmax on all threads, dynamically (orders differ in cost: lmax + 1 − m degrees).
+// Small problems stay on the calling thread: a parallel region costs more than their work, and far more on a
+// busy machine, where it waits for its slowest thread to be scheduled.
 void run_orders(const Problem& pr, OrderKernel kernel, const double* in, double* out) {
-#pragma omp parallel
+  const double degrees = static_cast<double>(pr.lmax + 1), orders = static_cast<double>(pr.mmax + 1);
+  const double work = degrees * orders * static_cast<double>(pr.pairs) * static_cast<double>(std::max<int64_t>(pr.ncols, 2));
+#pragma omp parallel if (work > 2e5)
   {
     Coefficients a, ab;
 #pragma omp for schedule(dynamic, 1)

@@ -17,40 +17,14 @@
 #include "sphaera/core/check.h"
 #include "sphaera/transforms/healpix_grid.h"
 #include "sphaera/transforms/legendre.h"
+#include "sphaera/transforms/linear_node.h"
 #include "sphaera/transforms/ring_grids.h"
 
 namespace sphaera::transforms {
 
 namespace {
 
-using LinearMap = std::function<at::Tensor(const at::Tensor&)>;
-
-// Autograd node of a linear map: its backward applies the (differentiable) adjoint.
-struct LinearBackward : torch::autograd::Node {
-  LinearMap adjoint;
-  std::string label;
-  torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
-    return {grads[0].defined() ? adjoint(grads[0]) : at::Tensor()};
-  }
-  std::string name() const override { return label; }
-};
-
-// y = op(x) for a linear op computed outside autograd, recorded so that backward applies `adjoint`.
-at::Tensor apply_linear(const at::Tensor& x, const LinearMap& op, LinearMap adjoint, const char* label) {
-  at::Tensor y;
-  {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    y = op(x.contiguous());
-  }
-  if (x.requires_grad() && at::GradMode::is_enabled()) {
-    auto node = std::shared_ptr<LinearBackward>(new LinearBackward(), torch::autograd::deleteNode);
-    node->adjoint = std::move(adjoint);
-    node->label = label;
-    node->set_next_edges(torch::autograd::collect_next_edges(x));
-    torch::autograd::set_history(y, node);
-  }
-  return y;
-}
+using detail::apply_linear;
 
 // ---- Legendre stage: coefficients as real [n, L+1, M+1, 2] ↔ ring Fourier coefficients [M+1, R, n, 2] ----
 
@@ -141,7 +115,7 @@ at::Tensor fourier_analysis(const std::shared_ptr<const FourierStage>& stage, co
         const double* xs = x.data_ptr<double>();
         const int64_t* order = stage->ring_order.defined() ? stage->ring_order.data_ptr<int64_t>() : nullptr;
         const int64_t ngroups = static_cast<int64_t>(stage->groups.size());
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (n * (V + (M + 1) * R) > 100000)
         for (int64_t gi = 0; gi < ngroups; ++gi) {
           const auto& g = stage->groups[gi];
           const int64_t length = g.count * g.nphi;
@@ -193,7 +167,7 @@ at::Tensor fourier_analysis_adjoint(const std::shared_ptr<const FourierStage>& s
         const double* f = F.data_ptr<double>();
         const int64_t* order = stage->ring_order.defined() ? stage->ring_order.data_ptr<int64_t>() : nullptr;
         const int64_t ngroups = static_cast<int64_t>(stage->groups.size());
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (n * (V + (M + 1) * R) > 100000)
         for (int64_t gi = 0; gi < ngroups; ++gi) {
           const auto& g = stage->groups[gi];
           const int64_t bins = g.nphi / 2 + 1, length = g.count * g.nphi;
