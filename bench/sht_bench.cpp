@@ -30,9 +30,10 @@ using sphaera::transforms::ShtOptions;
 // One plan per (nside, mode), kept across benchmarks (building tables is not what is timed).
 const Sht& plan(int64_t nside, ShtMode mode) {
   static std::map<std::pair<int64_t, int>, std::unique_ptr<Sht>> plans;
-  auto& p = plans[{nside, static_cast<int>(mode)}];
+  const std::pair<int64_t, int> key{nside, static_cast<int>(mode)};
+  if (mode == ShtMode::kPrecompute && plans.count(key) == 0) plans.clear();  // one set of big tables at a time
+  auto& p = plans[key];
   if (!p) {
-    if (mode == ShtMode::kPrecompute) plans.clear();  // one set of big tables at a time
     sphaera::core::set_num_threads(0);
     ShtOptions options;
     options.lmax = 2 * nside;
@@ -40,7 +41,7 @@ const Sht& plan(int64_t nside, ShtMode mode) {
     options.mode = mode;
     p = std::make_unique<Sht>(std::make_shared<HealpixGrid>(nside), options);
   }
-  return *plans[{nside, static_cast<int>(mode)}];
+  return *p;
 }
 
 // Args: nside, batch, forward (1) or inverse (0), mode (1 precompute, 2 on the fly).

@@ -16,7 +16,7 @@ namespace {
 #define SPHAERA_INLINE_LAMBDA __attribute__((always_inline))
 
 constexpr int kLanes = 32;         // ring pairs per block, held as kLanes / VL SIMD vectors
-constexpr int64_t kMaxCols = 8;    // columns accumulated per pass of the recurrence
+constexpr int64_t kMaxCols = 8;    // columns (maps × re, im) accumulated per pass over the degrees
 constexpr double kScaleStep = 800;  // values are mantissa · 2^(800·scale), scale ≤ 0
 constexpr double kBig = 0x1p400;    // a scaled lane whose mantissa exceeds this moves one scale up
 constexpr double kShrink = 0x1p-800;
