@@ -24,6 +24,7 @@
 #include "sphaera/models/network.h"
 #include "sphaera/models/registry.h"
 #include "sphaera/models/spectral_conv.h"
+#include "sphaera/data_tools/alm_fits.h"
 #include "sphaera/data_tools/atomic_file.h"
 #include "sphaera/data_tools/healpix_fits.h"
 #include "sphaera/data_tools/manifest.h"

@@ -4,77 +4,22 @@
 #include <healpix_base.h>
 #include <torch/torch.h>
 
-#include <algorithm>
-#include <cctype>
 #include <cmath>
-#include <filesystem>
 #include <vector>
 
 #include "sphaera/core/check.h"
 #include "sphaera/data_tools/atomic_file.h"
+#include "sphaera/data_tools/fits_file.h"
 #include "sphaera/data_tools/healpix_order.h"
-
-namespace fs = std::filesystem;
 
 namespace sphaera::data_tools {
 
 namespace {
 
-std::string fits_error(int status) {
-  char text[FLEN_STATUS] = {0};
-  fits_get_errstatus(status, text);
-  return std::string(text) + " (cfitsio status " + std::to_string(status) + ")";
-}
-
-// Owns an open fitsfile; closes it on scope exit, errors ignored (reads already succeeded or threw).
-class FitsFile {
- public:
-  FitsFile() = default;
-  ~FitsFile() {
-    if (file_ != nullptr) {
-      int status = 0;
-      fits_close_file(file_, &status);
-    }
-  }
-  FitsFile(const FitsFile&) = delete;
-  FitsFile& operator=(const FitsFile&) = delete;
-  fitsfile** out() { return &file_; }
-  fitsfile* get() const { return file_; }
-  // Closes explicitly and reports the status: a write only counts once it is flushed.
-  int close() {
-    int status = 0;
-    if (file_ != nullptr) fits_close_file(file_, &status);
-    file_ = nullptr;
-    return status;
-  }
-
- private:
-  fitsfile* file_ = nullptr;
-};
-
-std::string upper_trimmed(std::string s) {
-  s.erase(std::remove_if(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c) != 0; }), s.end());
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return s;
-}
-
-// A string keyword of the current HDU, or nullopt when it is absent.
-std::optional<std::string> read_string_key(fitsfile* f, const char* key) {
-  char value[FLEN_VALUE] = {0};
-  int status = 0;
-  fits_read_key(f, TSTRING, key, value, nullptr, &status);
-  if (status != 0) return std::nullopt;
-  return std::string(value);
-}
-
-std::optional<long long> read_integer_key(fitsfile* f, const char* key, const std::string& path) {
-  long long value = 0;
-  int status = 0;
-  fits_read_key(f, TLONGLONG, key, &value, nullptr, &status);
-  if (status == KEY_NO_EXIST) return std::nullopt;
-  SPHAERA_CHECK(status == 0, path, ": keyword ", key, " is not an integer: ", fits_error(status));
-  return value;
-}
+using fits::FitsFile;
+using fits::read_integer_key;
+using fits::read_string_key;
+using fits::upper_trimmed;
 
 // Everything the header says, with the file positioned at the table extension.
 struct OpenMap {
@@ -86,24 +31,20 @@ struct OpenMap {
 };
 
 void open_map(const std::string& path, OpenMap& m) {
-  std::error_code ec;
-  SPHAERA_CHECK(fs::exists(path, ec), path, ": no such file");
-  SPHAERA_CHECK(!fs::is_directory(path, ec), path, ": is a directory, not a FITS file");
-  int status = 0;
-  // The disk-file variant takes the name literally (no cfitsio extended syntax such as "file.fits[1]").
-  fits_open_diskfile(m.file.out(), path.c_str(), READONLY, &status);
-  SPHAERA_CHECK(status == 0, path, ": not a readable FITS file: ", fits_error(status));
+  fits::check_exists(path);
+  int status = fits::try_open(path, m.file);
+  SPHAERA_CHECK(status == 0, path, ": not a readable FITS file: ", fits::error_text(status));
   fitsfile* f = m.file.get();
 
   const std::optional<std::string> primary_ordering = read_string_key(f, "ORDERING");
   int hdus = 0;
   fits_get_num_hdus(f, &hdus, &status);
-  SPHAERA_CHECK(status == 0, path, ": corrupt FITS file: ", fits_error(status));
+  SPHAERA_CHECK(status == 0, path, ": corrupt FITS file: ", fits::error_text(status));
   int table_hdu = 0;
   for (int h = 2; h <= hdus && table_hdu == 0; ++h) {
     int type = 0;
     fits_movabs_hdu(f, h, &type, &status);
-    SPHAERA_CHECK(status == 0, path, ": corrupt FITS file (HDU ", h, "): ", fits_error(status));
+    SPHAERA_CHECK(status == 0, path, ": corrupt FITS file (HDU ", h, "): ", fits::error_text(status));
     if (type == BINARY_TBL || type == ASCII_TBL) table_hdu = h;
   }
   SPHAERA_CHECK(table_hdu != 0, path, ": not a HEALPix map: the FITS file has no table extension");
@@ -128,16 +69,15 @@ void open_map(const std::string& path, OpenMap& m) {
   fits_get_num_cols(f, &m.columns, &status);
   long long rows = 0;
   fits_get_num_rowsll(f, &rows, &status);
-  SPHAERA_CHECK(status == 0, path, ": corrupt table header: ", fits_error(status));
+  SPHAERA_CHECK(status == 0, path, ": corrupt table header: ", fits::error_text(status));
   SPHAERA_CHECK(m.columns > 0 && rows > 0, path, ": not a HEALPix map: the table is empty");
   for (int c = 1; c <= m.columns; ++c) {
     int type = 0;
     long repeat = 0, width = 0;
     fits_get_eqcoltype(f, c, &type, &repeat, &width, &status);
-    SPHAERA_CHECK(status == 0, path, ": column ", c, ": ", fits_error(status));
-    SPHAERA_CHECK(
-        type > 0 && type != TSTRING && type != TLOGICAL && type != TBIT && type != TCOMPLEX && type != TDBLCOMPLEX,
-        path, ": column ", c, " is not a real numeric column (FITS type code ", type, ")");
+    SPHAERA_CHECK(status == 0, path, ": column ", c, ": ", fits::error_text(status));
+    SPHAERA_CHECK(fits::is_real_numeric(type), path, ": column ", c, " is not a real numeric column (FITS type code ",
+                  type, ")");
     const int64_t n = static_cast<int64_t>(rows) * repeat;
     if (c == 1) m.npix = n;
     SPHAERA_CHECK(n == m.npix, path, ": column ", c, " holds ", n, " values, column 1 holds ", m.npix);
@@ -210,7 +150,7 @@ at::Tensor read_healpix_map(const std::string& path, std::optional<int64_t> expe
     fits_read_col(m.file.get(), TDOUBLE, first + c, 1, 1, m.npix, &null_value, out[c].data_ptr<double>(), &anynul,
                   &status);
     SPHAERA_CHECK(status == 0, path, ": cannot read column ", first + c,
-                  " (truncated or corrupt file?): ", fits_error(status));
+                  " (truncated or corrupt file?): ", fits::error_text(status));
   }
   out.masked_fill_(invalid_pixel_mask(out), std::nan(""));
   if (!m.nest) out = out.index_select(1, nest_to_ring_index(m.nside));
@@ -260,7 +200,7 @@ void write_healpix_map(const std::string& path, const at::Tensor& nest_map, bool
   FitsFile file;
   int status = 0;
   fits_create_diskfile(file.out(), out.temporary().c_str(), &status);
-  SPHAERA_CHECK(status == 0, path, ": cannot create the file: ", fits_error(status));
+  SPHAERA_CHECK(status == 0, path, ": cannot create the file: ", fits::error_text(status));
   fitsfile* f = file.get();
   fits_create_img(f, BYTE_IMG, 0, nullptr, &status);
   fits_create_tbl(f, BINARY_TBL, npix / repeat, static_cast<int>(channels), ttype.data(), tforms.data(), nullptr,
@@ -281,7 +221,7 @@ void write_healpix_map(const std::string& path, const at::Tensor& nest_map, bool
   double bad = kUnseen;
   fits_write_key(f, TDOUBLE, "BAD_DATA", &bad, "Sentinel value given to bad pixels", &status);
   key_string("CREATOR", "Sphaera", "Software creating the FITS file");
-  SPHAERA_CHECK(status == 0, path, ": cannot write the FITS header: ", fits_error(status));
+  SPHAERA_CHECK(status == 0, path, ": cannot write the FITS header: ", fits::error_text(status));
   for (int64_t c = 0; c < channels; ++c) {
     if (float32) {
       fits_write_col(f, TFLOAT, static_cast<int>(c) + 1, 1, 1, npix, data[c].data_ptr<float>(), &status);
@@ -289,9 +229,9 @@ void write_healpix_map(const std::string& path, const at::Tensor& nest_map, bool
       fits_write_col(f, TDOUBLE, static_cast<int>(c) + 1, 1, 1, npix, data[c].data_ptr<double>(), &status);
     }
   }
-  SPHAERA_CHECK(status == 0, path, ": cannot write the pixels: ", fits_error(status));
+  SPHAERA_CHECK(status == 0, path, ": cannot write the pixels: ", fits::error_text(status));
   status = file.close();
-  SPHAERA_CHECK(status == 0, path, ": cannot finish the file (disk full?): ", fits_error(status));
+  SPHAERA_CHECK(status == 0, path, ": cannot finish the file (disk full?): ", fits::error_text(status));
   out.commit();
 }
 

@@ -34,7 +34,7 @@ int apply_threads(int threads) {
 
 int run_cli(int argc, char** argv) {
   CLI::App app{
-      "Sphaera: deep learning on spherical maps (DeepSphere graph CNNs on HEALPix and other samplings).\n"
+      "Sphaera: deep learning on spherical maps (DeepSphere graph CNNs and spectral CNNs on HEALPix and other samplings).\n"
       "Run `sphaera <verb> --help` for the options of each verb.",
       "sphaera"};
   app.require_subcommand(1);
@@ -46,6 +46,7 @@ int run_cli(int argc, char** argv) {
   add_data_verb(app);
   add_graph_verb(app);
   add_plot_verb(app);
+  add_sht_verbs(app);
 
   try {
     app.parse(argc, argv);

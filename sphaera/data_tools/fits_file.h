@@ -1,0 +1,52 @@
+#pragma once
+/// Internal to data_tools: the cfitsio plumbing shared by the FITS readers and writers (healpix_fits.cpp,
+/// alm_fits.cpp). Not part of the public API (it exposes cfitsio's types).
+#include <fitsio.h>
+
+#include <optional>
+#include <string>
+
+namespace sphaera::data_tools::fits {
+
+/// cfitsio's text for a status code, with the code: "could not open the named file (cfitsio status 104)".
+std::string error_text(int status);
+
+/// Owns an open fitsfile; closes it on scope exit, errors ignored (reads already succeeded or threw).
+class FitsFile {
+ public:
+  FitsFile() = default;
+  ~FitsFile() { close(); }
+  FitsFile(const FitsFile&) = delete;
+  FitsFile& operator=(const FitsFile&) = delete;
+  /// Where cfitsio's open and create functions store the handle.
+  fitsfile** out() { return &file_; }
+  fitsfile* get() const { return file_; }
+  /// Closes explicitly and reports the cfitsio status: a write only counts once it is flushed.
+  int close();
+
+ private:
+  fitsfile* file_ = nullptr;
+};
+
+/// Throws core::InvalidArgument "PATH: no such file" or "PATH: is a directory, not a FITS file".
+void check_exists(const std::string& path);
+
+/// Opens `path` read-only and returns the cfitsio status (0 on success). The disk-file variant takes the name
+/// literally (no cfitsio extended syntax such as "file.fits[1]").
+int try_open(const std::string& path, FitsFile& file);
+
+/// `s` without blanks, in upper case: how keyword values and column names are compared.
+std::string upper_trimmed(std::string s);
+
+/// A string keyword of the current HDU, or nullopt when it is absent.
+std::optional<std::string> read_string_key(fitsfile* f, const std::string& key);
+
+/// An integer keyword of the current HDU, nullopt when it is absent; throws core::InvalidArgument
+/// "WHERE: keyword KEY is not an integer: ..." when it is present but not an integer.
+std::optional<long long> read_integer_key(fitsfile* f, const char* key, const std::string& where);
+
+/// A real numeric column type code (what healpy's fields and HEALPix's readers convert to numbers): not a
+/// string, logical, bit or complex column.
+bool is_real_numeric(int type);
+
+}  // namespace sphaera::data_tools::fits
