@@ -283,11 +283,8 @@ void write_alm(const std::string& path, const at::Tensor& alm, AlmPrecision prec
 
   AtomicFile out(path);
   FitsFile file;
-  int status = 0;
-  fits_create_diskfile(file.out(), out.temporary().c_str(), &status);
-  SPHAERA_CHECK(status == 0, path, ": cannot create the file: ", fits::error_text(status));
+  int status = fits::create_with_empty_primary(file, out.temporary(), path);
   fitsfile* f = file.get();
-  fits_create_img(f, BYTE_IMG, 0, nullptr, &status);
   std::vector<double> re(rows), im(rows);
   std::vector<float> re32, im32;
   const auto* a = data.data_ptr<c10::complex<double>>();

@@ -62,4 +62,12 @@ bool is_real_numeric(int type) {
   return type > 0 && type != TSTRING && type != TLOGICAL && type != TBIT && type != TCOMPLEX && type != TDBLCOMPLEX;
 }
 
+int create_with_empty_primary(FitsFile& file, const std::string& temporary, const std::string& path) {
+  int status = 0;
+  fits_create_diskfile(file.out(), temporary.c_str(), &status);
+  SPHAERA_CHECK(status == 0, path, ": cannot create the file: ", error_text(status));
+  fits_create_img(file.get(), BYTE_IMG, 0, nullptr, &status);
+  return status;
+}
+
 }  // namespace sphaera::data_tools::fits

@@ -49,4 +49,8 @@ std::optional<long long> read_integer_key(fitsfile* f, const char* key, const st
 /// string, logical, bit or complex column.
 bool is_real_numeric(int type);
 
+/// Creates `temporary` (the AtomicFile's temporary of `path`) as a FITS file with an empty primary image, the
+/// start of every table file Sphaera writes; throws naming `path`. Returns the CFITSIO status (0).
+int create_with_empty_primary(FitsFile& file, const std::string& temporary, const std::string& path);
+
 }  // namespace sphaera::data_tools::fits

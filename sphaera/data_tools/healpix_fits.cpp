@@ -198,11 +198,8 @@ void write_healpix_map(const std::string& path, const at::Tensor& nest_map, bool
 
   AtomicFile out(path);
   FitsFile file;
-  int status = 0;
-  fits_create_diskfile(file.out(), out.temporary().c_str(), &status);
-  SPHAERA_CHECK(status == 0, path, ": cannot create the file: ", fits::error_text(status));
+  int status = fits::create_with_empty_primary(file, out.temporary(), path);
   fitsfile* f = file.get();
-  fits_create_img(f, BYTE_IMG, 0, nullptr, &status);
   fits_create_tbl(f, BINARY_TBL, npix / repeat, static_cast<int>(channels), ttype.data(), tforms.data(), nullptr,
                   "xtension", &status);
   auto key_string = [&](const char* key, const char* value, const char* comment) {

@@ -15,6 +15,7 @@
 #include "sphaera/data_tools/healpix_fits.h"
 #include "tests/support/errors.h"
 #include "tests/support/npy.h"
+#include "tests/support/scratch.h"
 
 namespace fs = std::filesystem;
 using namespace sphaera::data_tools;
@@ -54,29 +55,18 @@ def save_fits(name, *hdus):
     fits.HDUList([fits.PrimaryHDU()] + list(hdus)).writeto(name, overwrite=True)
 )";
 
-class AlmFitsTest : public ::testing::Test {
+class AlmFitsTest : public sphaera::testing::ScratchDirTest {
  protected:
   void SetUp() override {
+    ScratchDirTest::SetUp();
     torch::manual_seed(7);
-    dir_ = fs::temp_directory_path() / ("sphaera_alm_fits_test_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   // Runs a script with the system Python (healpy, astropy, numpy) in the test directory; fails the test with
   // its output when it exits non-zero (its asserts compare values on the Python side).
   void python(const std::string& script) {
-    const std::string file = path("script.py"), log = path("script.log");
-    std::ofstream(file) << "import numpy as np, healpy as hp, os\nos.chdir(" << '"' << dir_.string() << '"' << ")\n"
-                        << kPythonPrelude << script;
-    const int status = std::system(("/usr/bin/python3 " + file + " >" + log + " 2>&1").c_str());
-    std::ifstream in(log);
-    std::stringstream out;
-    out << in.rdbuf();
-    ASSERT_EQ(status, 0) << "python failed:\n" << script << "\n" << out.str();
+    const auto r = run_python(script, kPythonPrelude);
+    ASSERT_EQ(r.exit_code, 0) << "python failed:\n" << script << "\n" << r.out;
   }
 
   // A complex array saved by save_complex() as complex128.
@@ -92,7 +82,6 @@ class AlmFitsTest : public ::testing::Test {
     EXPECT_NE(message.find(expected), std::string::npos) << "expected '" << expected << "' in: " << message;
   }
 
-  fs::path dir_;
 };
 
 // Random coefficients [..., lmax + 1, lmax + 1], zero where m > l.

@@ -1,6 +1,7 @@
 // HEALPix FITS maps: round trips, healpy interoperability both ways, and clear errors on bad files.
 #include "sphaera/data_tools/healpix_fits.h"
 #include "tests/support/errors.h"
+#include "tests/support/scratch.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -24,31 +25,18 @@ using sphaera::testing::error_of;
 
 namespace {
 
-class HealpixFitsTest : public ::testing::Test {
+class HealpixFitsTest : public sphaera::testing::ScratchDirTest {
  protected:
   void SetUp() override {
+    ScratchDirTest::SetUp();
     torch::manual_seed(11);
-    dir_ = fs::temp_directory_path() / ("sphaera_fits_test_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   // Runs a Python script (healpy, numpy) in the test directory; fails the test with its output on error.
   void python(const std::string& script) {
-    const std::string file = path("script.py"), log = path("script.log");
-    std::ofstream(file) << "import numpy as np, healpy as hp, os\nos.chdir(" << '"' << dir_.string() << '"' << ")\n"
-                        << script;
-    const int status = std::system(("/usr/bin/python3 " + file + " >" + log + " 2>&1").c_str());
-    std::ifstream in(log);
-    std::stringstream out;
-    out << in.rdbuf();
-    ASSERT_EQ(status, 0) << "python failed:\n" << script << "\n" << out.str();
+    const auto r = run_python(script);
+    ASSERT_EQ(r.exit_code, 0) << "python failed:\n" << script << "\n" << r.out;
   }
-
-  fs::path dir_;
 };
 
 // A minimal FITS file written by hand: a HEALPix-like binary table of one float64 column with the given

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "tests/support/process.h"
+#include "tests/support/scratch.h"
 
 namespace fs = std::filesystem;
 using sphaera::testing::cli_path;
@@ -28,17 +29,8 @@ int lines_in(const std::string& text) {
   return n;
 }
 
-class VerbShtTest : public ::testing::Test {
+class VerbShtTest : public sphaera::testing::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sphaera_verb_sht_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
   // Runs `sphaera ARGS` in the test directory.
   CommandResult sphaera(const std::string& args) {
     return run_command("cd " + dir_.string() + " && " + cli_path() + " " + args);
@@ -53,21 +45,15 @@ class VerbShtTest : public ::testing::Test {
   // Runs a Python script (numpy, healpy, astropy) in the test directory. Lines "RESULT name value" it prints
   // are returned as {name: value}; a failing script fails the test with its output.
   std::map<std::string, double> python(const std::string& script) {
-    const std::string file = path("script.py"), log = path("script.log");
-    std::ofstream(file) << "import numpy as np, healpy as hp, os\n"
-                        << "from astropy.io import fits\n"
-                        << "os.chdir('" << dir_.string() << "')\n"
-                        << "def rel(a, b):\n"
-                        << "    a, b = np.asarray(a), np.asarray(b)\n"
-                        << "    return float(np.linalg.norm((a - b).ravel()) / np.linalg.norm(b.ravel()))\n"
-                        << "def result(name, value):\n"
-                        << "    print('RESULT', name, repr(float(value)))\n"
-                        << script;
-    const int status = std::system(("/usr/bin/python3 " + file + " >" + log + " 2>&1").c_str());
-    std::ifstream in(log);
-    std::stringstream out;
-    out << in.rdbuf();
-    EXPECT_EQ(status, 0) << "python failed:\n" << script << "\n" << out.str();
+    const auto r = run_python(script,
+                              "from astropy.io import fits\n"
+                              "def rel(a, b):\n"
+                              "    a, b = np.asarray(a), np.asarray(b)\n"
+                              "    return float(np.linalg.norm((a - b).ravel()) / np.linalg.norm(b.ravel()))\n"
+                              "def result(name, value):\n"
+                              "    print('RESULT', name, repr(float(value)))\n");
+    EXPECT_EQ(r.exit_code, 0) << "python failed:\n" << script << "\n" << r.out;
+    std::stringstream out(r.out);
     std::map<std::string, double> results;
     std::istringstream lines(out.str());
     std::string line;
@@ -109,7 +95,6 @@ class VerbShtTest : public ::testing::Test {
     }
   }
 
-  fs::path dir_;
 };
 
 TEST_F(VerbShtTest, Map2AlmEqualsHealpyForIterationsWeightsModesAndColumns) {
