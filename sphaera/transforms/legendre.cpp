@@ -141,13 +141,6 @@ SPHAERA_ALWAYS_INLINE void degrees_block(const Block& b, Visit&& visit) {
   }
 }
 
-template <class V>
-SPHAERA_ALWAYS_INLINE double horizontal_sum(const V& t) {
-  constexpr int VL = sizeof(V) / sizeof(double);
-  double s = 0.0;
-  for (int i = 0; i < VL; ++i) s += t[i];
-  return s;
-}
 
 struct Problem {
   int64_t lmax, mmax, pairs, rings, ncols;
@@ -222,16 +215,21 @@ SPHAERA_ALWAYS_INLINE void analysis_m(const Problem& pr, int64_t m, const std::v
                                       const std::vector<double>& ab, const double* ring, double* alm) {
   constexpr int VL = kLanes / NV;
   alignas(64) V in[2][kMaxCols][NV];
+  // Per degree and column, a vector of partial sums over all blocks: one horizontal sum per (l, column) at the
+  // end instead of one per block.
+  // (Doubles, not a vector of V: std::vector's members are not compiled for this function's instruction set.)
+  static thread_local std::vector<double> partial;
   double* alm_m = alm + m * pr.alm.m;
   const double* ring_m = ring + m * pr.rings * pr.ncols;
-  for (int64_t l = 0; l <= pr.lmax; ++l)  // rows l < m stay zero
+  for (int64_t l = 0; l < m; ++l)  // rows l < m are zero
     for (int64_t c = 0; c < pr.ncols; ++c) alm_m[l * pr.alm.l + (c >> 1) * pr.alm.map + (c & 1)] = 0.0;
-  for (int64_t first = 0; first < pr.pairs; first += kLanes) {
-    const Block b = make_block(pr, m, first, a, ab);
-    for (int64_t c0 = 0; c0 < pr.ncols; c0 += kMaxCols) {
-      const int64_t nc = std::min(kMaxCols, pr.ncols - c0);
-      int64_t column[kMaxCols];
-      for (int64_t c = 0; c < nc; ++c) column[c] = ((c0 + c) >> 1) * pr.alm.map + ((c0 + c) & 1);
+  for (int64_t c0 = 0; c0 < pr.ncols; c0 += kMaxCols) {
+    const int64_t nc = std::min(kMaxCols, pr.ncols - c0);
+    int64_t column[kMaxCols];
+    for (int64_t c = 0; c < nc; ++c) column[c] = ((c0 + c) >> 1) * pr.alm.map + ((c0 + c) & 1);
+    partial.assign((pr.lmax + 1) * nc * VL, 0.0);
+    for (int64_t first = 0; first < pr.pairs; first += kLanes) {
+      const Block b = make_block(pr, m, first, a, ab);
       alignas(64) double ins[2][kMaxCols][kLanes] = {};
       for (int64_t i = 0; i < b.count; ++i) {
         const int64_t p = first + i;
@@ -247,13 +245,23 @@ SPHAERA_ALWAYS_INLINE void analysis_m(const Problem& pr, int64_t m, const std::v
         for (int64_t c = 0; c < nc; ++c)
           for (int v = 0; v < NV; ++v) std::memcpy(&in[par][c][v], &ins[par][c][v * VL], sizeof(V));
       degrees_block<V, NV>(b, [&](int64_t l, int par, const V* lam) SPHAERA_INLINE_LAMBDA {
-        double* row = alm_m + l * pr.alm.l;
+        double* acc = partial.data() + l * nc * VL;
         for (int64_t c = 0; c < nc; ++c) {
-          V t = lam[0] * in[par][c][0];
-          for (int v = 1; v < NV; ++v) t += lam[v] * in[par][c][v];
-          row[column[c]] += horizontal_sum(t);
+          V t;
+          std::memcpy(&t, acc + c * VL, sizeof(V));
+          for (int v = 0; v < NV; ++v) t += lam[v] * in[par][c][v];
+          std::memcpy(acc + c * VL, &t, sizeof(V));
         }
       });
+    }
+    for (int64_t l = m; l <= pr.lmax; ++l) {
+      double* row = alm_m + l * pr.alm.l;
+      const double* acc = partial.data() + l * nc * VL;
+      for (int64_t c = 0; c < nc; ++c) {
+        double sum = 0.0;
+        for (int i = 0; i < VL; ++i) sum += acc[c * VL + i];
+        row[column[c]] = sum;
+      }
     }
   }
 }
