@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <type_traits>
 
 
 #include "sphaera/core/check.h"
@@ -15,23 +16,30 @@ namespace {
 #define SPHAERA_ALWAYS_INLINE __attribute__((always_inline)) inline
 #define SPHAERA_INLINE_LAMBDA __attribute__((always_inline))
 
-constexpr int kLanes = 32;         // ring pairs per block, held as kLanes / VL SIMD vectors
-constexpr int64_t kMaxCols = 8;    // columns (maps × re, im) accumulated per pass over the degrees
+constexpr int kLanes = 32;          // the most ring pairs per block (the tables are padded by this much)
 constexpr double kScaleStep = 800;  // values are mantissa · 2^(800·scale), scale ≤ 0
 constexpr double kBig = 0x1p400;    // a scaled lane whose mantissa exceeds this moves one scale up
 constexpr double kShrink = 0x1p-800;
 
 // Recurrence coefficients of order m: λ_l = a_l x λ_{l−1} − (a_l b_l) λ_{l−2}, for l = m+2 .. lmax+3 (the
-// unrolled loop computes up to two degrees beyond lmax, never used).
-void recurrence_coefficients(int64_t m, int64_t lmax, std::vector<double>& a, std::vector<double>& ab) {
-  a.assign(lmax + 4, 0.0);
-  ab.assign(lmax + 4, 0.0);
+// unrolled loop computes up to two degrees beyond lmax, never used), and growth[l] = Σ_{j=l}^{lmax} log2(a_j +
+// ab_j): since |x| ≤ 1 and a_j ≥ 1, max(|λ_j|, |λ_{j−1}|) grows by at most a_j + ab_j per degree, so
+// |λ_j| ≤ max(|λ_{l−1}|, |λ_{l−2}|) · 2^growth[l] for every j in [l, lmax].
+struct Recurrence {
+  std::vector<double> a, ab, growth;
+};
+
+void recurrence_coefficients(int64_t m, int64_t lmax, Recurrence& r) {
+  r.a.assign(lmax + 4, 0.0);
+  r.ab.assign(lmax + 4, 0.0);
+  r.growth.assign(lmax + 4, 0.0);
   for (int64_t l = m + 2; l <= lmax + 3; ++l) {
     const double ld = static_cast<double>(l), md = static_cast<double>(m);
-    a[l] = std::sqrt((4.0 * ld * ld - 1.0) / ((ld - md) * (ld + md)));
+    r.a[l] = std::sqrt((4.0 * ld * ld - 1.0) / ((ld - md) * (ld + md)));
     const double lm1 = ld - 1.0;
-    ab[l] = a[l] * std::sqrt((lm1 * lm1 - md * md) / (4.0 * lm1 * lm1 - 1.0));
+    r.ab[l] = r.a[l] * std::sqrt((lm1 * lm1 - md * md) / (4.0 * lm1 * lm1 - 1.0));
   }
+  for (int64_t l = lmax; l >= m + 2; --l) r.growth[l] = r.growth[l + 1] + std::log2(r.a[l] + r.ab[l]);
 }
 
 // Per-block inputs of the recurrence.
@@ -44,21 +52,39 @@ struct Block {
   double log2_norm;  // log2 of λ_mm / sin^m θ (without the sign)
   const double* a;
   const double* ab;
-  const double* table = nullptr;  // precomputed λ of this m (rows l = m, m+2, ..., m+1, m+3, ...; × pairs), or null
-  int64_t pairs = 0;              // row length of the table
+  const double* growth;
+  const double* table = nullptr;  // precomputed λ of the block's first pair at l = m (rows kLanes apart), or null
+};
+
+// 64-bit integer vectors of a given size in bytes.
+template <int Bytes>
+struct IntVector;
+template <>
+struct IntVector<16> {
+  using type = long long __attribute__((vector_size(16)));
+};
+template <>
+struct IntVector<32> {
+  using type = long long __attribute__((vector_size(32)));
+};
+template <>
+struct IntVector<64> {
+  using type = long long __attribute__((vector_size(64)));
 };
 
 // Runs the recurrence for one block of ring pairs and order m and calls visit(l, parity, lam) for every
-// degree l = m..lmax, where lam[NV] holds λ_lm of the block's lanes (0 for lanes still below 2^-400, whose
-// contributions are negligible) and parity = (l − m) mod 2.
+// degree l = m..lmax, where lam[NV] holds λ_lm of the block's lanes (0 for lanes still below about 2^-400,
+// whose contributions are negligible) and parity = (l − m) mod 2.
 template <class V, int NV, class Visit>
 SPHAERA_ALWAYS_INLINE void recurrence_block(const Block& b, Visit&& visit) {
-  constexpr int VL = kLanes / NV;
-  alignas(64) double xs[kLanes], p0s[kLanes], p1s[kLanes], scs[kLanes];
+  constexpr int VL = sizeof(V) / sizeof(double), lanes = NV * VL;
+  static_assert(lanes <= kLanes);
+  using I = typename IntVector<sizeof(V)>::type;  // lane masks and bit patterns
+  alignas(64) double xs[lanes], p0s[lanes], p1s[lanes], scs[lanes];
   const int64_t m = b.m;
   const double sign = (m & 1) ? -1.0 : 1.0;
   const double seed1 = std::sqrt(2.0 * static_cast<double>(m) + 3.0);
-  for (int i = 0; i < kLanes; ++i) {
+  for (int i = 0; i < lanes; ++i) {
     xs[i] = 0.0, p0s[i] = 0.0, p1s[i] = 0.0, scs[i] = 0.0;
     if (i >= b.count) continue;
     const int64_t p = b.first + i;
@@ -70,50 +96,73 @@ SPHAERA_ALWAYS_INLINE void recurrence_block(const Block& b, Visit&& visit) {
     p1s[i] = xs[i] * seed1 * p0s[i];
     scs[i] = scale;
   }
-  V x[NV], p0[NV], p1[NV], sc[NV];
+  V x[NV], p0[NV], p1[NV], sc[NV], live[NV];
   for (int v = 0; v < NV; ++v) {
     std::memcpy(&x[v], xs + v * VL, sizeof(V));
     std::memcpy(&p0[v], p0s + v * VL, sizeof(V));
     std::memcpy(&p1[v], p1s + v * VL, sizeof(V));
     std::memcpy(&sc[v], scs + v * VL, sizeof(V));
   }
-  const V zero = V{} * 0.0;
-  auto advance = [&](int64_t l) SPHAERA_INLINE_LAMBDA {  // (λ_l, λ_{l+1}) → (λ_{l+2}, λ_{l+3})
+  const V zero = V{} * 0.0, one = zero + 1.0;
+  // (λ_l, λ_{l+1}) → (λ_{l+2}, λ_{l+3}). (a x) and (ab λ_{l−2}) do not depend on the previous step: one fused
+  // multiply-subtract per degree on the dependency chain.
+  auto advance = [&](int64_t l) SPHAERA_INLINE_LAMBDA {
     const double a2 = b.a[l + 2], ab2 = b.ab[l + 2], a3 = b.a[l + 3], ab3 = b.ab[l + 3];
-    for (int v = 0; v < NV; ++v) p0[v] = a2 * (x[v] * p1[v]) - ab2 * p0[v];
-    for (int v = 0; v < NV; ++v) p1[v] = a3 * (x[v] * p0[v]) - ab3 * p1[v];
+    for (int v = 0; v < NV; ++v) p0[v] = (a2 * x[v]) * p1[v] - ab2 * p0[v];
+    for (int v = 0; v < NV; ++v) p1[v] = (a3 * x[v]) * p0[v] - ab3 * p1[v];
   };
-  auto all_unscaled = [&]() SPHAERA_INLINE_LAMBDA {
-    V s = sc[0];
-    for (int v = 1; v < NV; ++v) s = s < sc[v] ? s : sc[v];
-    for (int i = 0; i < VL; ++i)
-      if (s[i] < 0.0) return false;
-    return true;
+  // Moves lanes whose mantissa exceeds 2^400 one scale up and sets live (1 for unscaled lanes, else 0).
+  // Returns 2 when every lane is unscaled, 1 when some are, 0 when none is.
+  auto rescale = [&]() SPHAERA_INLINE_LAMBDA {
+    const I abs_mask = I{} + 0x7fffffffffffffffLL;
+    bool all = true, some = false;
+    for (int v = 0; v < NV; ++v) {
+      const I grow = ((V)((I)p0[v] & abs_mask) > kBig) | ((V)((I)p1[v] & abs_mask) > kBig);
+      p0[v] = (V)(((I)(p0[v] * kShrink) & grow) | ((I)p0[v] & ~grow));
+      p1[v] = (V)(((I)(p1[v] * kShrink) & grow) | ((I)p1[v] & ~grow));
+      sc[v] += (V)((I)one & grow);
+      live[v] = (V)((I)one & (sc[v] == zero));
+      for (int i = 0; i < VL; ++i) {
+        all &= sc[v][i] == 0.0;
+        some |= sc[v][i] == 0.0;
+      }
+    }
+    return all ? 2 : (some ? 1 : 0);
+  };
+  // With no lane unscaled at degree l: can one still reach 2^-400 (and so become unscaled) by lmax?
+  auto can_wake = [&](int64_t l) SPHAERA_INLINE_LAMBDA {
+    if (l + 2 > b.lmax) return false;
+    alignas(64) double q0[lanes], q1[lanes], s[lanes];
+    for (int v = 0; v < NV; ++v) {
+      std::memcpy(q0 + v * VL, &p0[v], sizeof(V));
+      std::memcpy(q1 + v * VL, &p1[v], sizeof(V));
+      std::memcpy(s + v * VL, &sc[v], sizeof(V));
+    }
+    for (int i = 0; i < lanes; ++i) {
+      const int e = std::max(std::ilogb(q0[i]), std::ilogb(q1[i])) + 1;  // |λ| < 2^e (ilogb(0) is very negative)
+      if (static_cast<double>(e) + kScaleStep * s[i] + b.growth[l + 2] >= -400.0) return true;
+    }
+    return false;
   };
   int64_t l = m;
-  // Phase 1: some lanes still scaled. Visit with those lanes zeroed; rescale lanes that grew large.
-  while (l <= b.lmax && !all_unscaled()) {
-    V q0[NV], q1[NV];
-    bool any = false;
-    for (int v = 0; v < NV; ++v) {
-      q0[v] = sc[v] == zero ? p0[v] : zero;
-      q1[v] = sc[v] == zero ? p1[v] : zero;
-      for (int i = 0; i < VL; ++i) any |= sc[v][i] == 0.0;
-    }
-    if (any) {
-      visit(l, 0, q0);
-      if (l + 1 <= b.lmax) visit(l + 1, 1, q1);
+  // Phase 1: some lanes still scaled. Visit with those lanes zeroed, rescale every 8 degrees (growth between
+  // checks stays far below 2^600: a_l ≤ sqrt(2l)), and stop early when no lane can become unscaled.
+  for (int state = rescale(), steps = 1; state != 2 && l <= b.lmax; ++steps) {
+    if (state == 1) {
+      V q[NV];
+      for (int v = 0; v < NV; ++v) q[v] = p0[v] * live[v];
+      visit(l, 0, q);
+      if (l + 1 <= b.lmax) {
+        for (int v = 0; v < NV; ++v) q[v] = p1[v] * live[v];
+        visit(l + 1, 1, q);
+      }
     }
     advance(l);
-    for (int v = 0; v < NV; ++v) {
-      const V ap0 = p0[v] < zero ? -p0[v] : p0[v];
-      const V ap1 = p1[v] < zero ? -p1[v] : p1[v];
-      const auto grow = (ap0 > kBig) | (ap1 > kBig);
-      p0[v] = grow ? p0[v] * kShrink : p0[v];
-      p1[v] = grow ? p1[v] * kShrink : p1[v];
-      sc[v] = grow ? sc[v] + 1.0 : sc[v];
-    }
     l += 2;
+    if (steps % 4 == 0) {
+      state = rescale();
+      if (state == 0 && steps % 16 == 0 && !can_wake(l)) return;
+    }
   }
   // Phase 2: every lane holds true values.
   for (; l + 1 <= b.lmax; l += 2) {
@@ -129,18 +178,23 @@ SPHAERA_ALWAYS_INLINE void recurrence_block(const Block& b, Visit&& visit) {
 template <class V, int NV, class Visit>
 SPHAERA_ALWAYS_INLINE void degrees_block(const Block& b, Visit&& visit) {
   if (b.table == nullptr) return recurrence_block<V, NV>(b, visit);
-  constexpr int VL = kLanes / NV;
+  constexpr int VL = sizeof(V) / sizeof(double);
   const int64_t m = b.m, even_rows = (b.lmax - m) / 2 + 1;
+  const double* even = b.table;
+  const double* odd = b.table + even_rows * kLanes;
   V lam[NV];
-  for (int64_t l = m; l <= b.lmax; ++l) {
-    const int par = static_cast<int>((l - m) & 1);
-    const int64_t row = par == 0 ? (l - m) / 2 : even_rows + (l - m - 1) / 2;
-    const double* src = b.table + row * b.pairs + b.first;
-    for (int v = 0; v < NV; ++v) std::memcpy(&lam[v], src + v * VL, sizeof(V));
-    visit(l, par, lam);
+  int64_t l = m;
+  for (; l + 1 <= b.lmax; l += 2, even += kLanes, odd += kLanes) {  // constant parities: registers stay put
+    for (int v = 0; v < NV; ++v) std::memcpy(&lam[v], even + v * VL, sizeof(V));
+    visit(l, 0, lam);
+    for (int v = 0; v < NV; ++v) std::memcpy(&lam[v], odd + v * VL, sizeof(V));
+    visit(l + 1, 1, lam);
+  }
+  if (l == b.lmax) {
+    for (int v = 0; v < NV; ++v) std::memcpy(&lam[v], even + v * VL, sizeof(V));
+    visit(l, 0, lam);
   }
 }
-
 
 struct Problem {
   int64_t lmax, mmax, pairs, rings, ncols;
@@ -155,131 +209,226 @@ struct Problem {
   const double* table;     // precomputed λ, or null (recurrence)
 };
 
-Block make_block(const Problem& pr, int64_t m, int64_t first, const std::vector<double>& a,
-                 const std::vector<double>& ab) {
+// Tables: per m, per group of kLanes pairs, rows l = m, m+2, ..., then m+1, m+3, ... of kLanes values (a block
+// reads one contiguous stretch). Where pair `first` of order m starts:
+int64_t table_position(const Problem& pr, int64_t m, int64_t first) {
+  return pr.offsets[m] + (first / kLanes) * (pr.lmax + 1 - m) * kLanes + first % kLanes;
+}
+
+Block make_block(const Problem& pr, int64_t m, int64_t first, int64_t lanes, const Recurrence& rec) {
   return Block{m,
                pr.lmax,
                first,
-               std::min<int64_t>(kLanes, pr.pairs - first),
+               std::min<int64_t>(lanes, pr.pairs - first),
                pr.cos_theta,
                pr.sin_theta,
                pr.log2_sin_theta,
                pr.log2_norm[m],
-               a.data(),
-               ab.data(),
-               pr.table ? pr.table + pr.offsets[m] : nullptr,
-               pr.pairs};
+               rec.a.data(),
+               rec.ab.data(),
+               rec.growth.data(),
+               pr.table ? pr.table + table_position(pr, m, first) : nullptr};
 }
 
-// ring[m] = Λ_m alm[m] for one m by the recurrence.
-template <class V, int NV>
-SPHAERA_ALWAYS_INLINE void synthesis_m(const Problem& pr, int64_t m, const std::vector<double>& a,
-                                       const std::vector<double>& ab, const double* alm, double* ring) {
-  constexpr int VL = kLanes / NV;
-  alignas(64) V acc[2][kMaxCols][NV];
-  const double* alm_m = alm + m * pr.alm.m;
+// Columns are processed in groups of NC (a compile-time count, so that the accumulators of a group stay in
+// registers), over blocks of NV SIMD vectors of ring pairs: 2·NC·NV accumulators plus the recurrence's 3·NV
+// vectors must fit the register file (32 vector registers with AVX-512, 16 otherwise).
+template <class V>
+constexpr int kMaxGroup = sizeof(V) == 64 ? 8 : 4;
+template <class V, int NC>
+constexpr int kVectors = NC <= (sizeof(V) == 64 ? 4 : 2) ? 2 : 1;
+// The analysis adds each degree's products into memory (one load and store per column and degree): pairs of
+// columns over more vectors amortise those best (measured at nside 512 against groups of 4 and 8).
+template <class V>
+constexpr int kMaxAnalysisGroup = 2;
+template <class V>
+constexpr int kAnalysisVectors = sizeof(V) == 64 ? 4 : 2;
+
+// Calls group<NC>(c0) over the columns [0, ncols) (ncols even) in groups of at most Max.
+template <int Max, class Group>
+SPHAERA_ALWAYS_INLINE void column_groups(int64_t ncols, Group&& group) {
+  int64_t c0 = 0;
+  for (; c0 + Max <= ncols; c0 += Max) group(std::integral_constant<int, Max>{}, c0);
+  const int64_t rest = ncols - c0;
+  if constexpr (Max > 6) {
+    if (rest == 6) return group(std::integral_constant<int, 6>{}, c0);
+  }
+  if constexpr (Max > 4) {
+    if (rest == 4) return group(std::integral_constant<int, 4>{}, c0);
+  }
+  if (rest == 2) group(std::integral_constant<int, 2>{}, c0);
+}
+
+// ring[m][pairs begin..end][c0, c0 + NC) = Λ_m alm[m][·][c0, c0 + NC), the coefficients packed [l][ncols].
+template <class V, int NC>
+SPHAERA_ALWAYS_INLINE void synthesis_group(const Problem& pr, int64_t m, const Recurrence& rec,
+                                           const double* coefficients, double* ring, int64_t c0, int64_t begin,
+                                           int64_t end) {
+  constexpr int NV = kVectors<V, NC>, VL = sizeof(V) / sizeof(double), lanes = NV * VL;
   double* ring_m = ring + m * pr.rings * pr.ncols;
-  for (int64_t first = 0; first < pr.pairs; first += kLanes) {
-    const Block b = make_block(pr, m, first, a, ab);
-    for (int64_t c0 = 0; c0 < pr.ncols; c0 += kMaxCols) {
-      const int64_t nc = std::min(kMaxCols, pr.ncols - c0);
-      int64_t column[kMaxCols];
-      for (int64_t c = 0; c < nc; ++c) column[c] = ((c0 + c) >> 1) * pr.alm.map + ((c0 + c) & 1);
-      for (int par = 0; par < 2; ++par)
-        for (int64_t c = 0; c < nc; ++c)
-          for (int v = 0; v < NV; ++v) acc[par][c][v] = V{} * 0.0;
-      degrees_block<V, NV>(b, [&](int64_t l, int par, const V* lam) SPHAERA_INLINE_LAMBDA {
-        const double* row = alm_m + l * pr.alm.l;
-        for (int64_t c = 0; c < nc; ++c) {
-          const double coef = row[column[c]];
-          for (int v = 0; v < NV; ++v) acc[par][c][v] += lam[v] * coef;
-        }
-      });
-      for (int64_t i = 0; i < b.count; ++i) {
-        const int64_t p = first + i;
-        double* north = ring_m + pr.north[p] * pr.ncols + c0;
-        double* south = pr.south[p] >= 0 ? ring_m + pr.south[p] * pr.ncols + c0 : nullptr;
-        for (int64_t c = 0; c < nc; ++c) {
-          const double even = acc[0][c][i / VL][i % VL], odd = acc[1][c][i / VL][i % VL];
-          north[c] = even + odd;
-          if (south) south[c] = even - odd;
-        }
+  for (int64_t first = begin; first < end; first += lanes) {
+    Block b = make_block(pr, m, first, lanes, rec);
+    b.count = std::min<int64_t>(b.count, end - first);
+    V acc[2][NC][NV];
+    for (int par = 0; par < 2; ++par)
+      for (int c = 0; c < NC; ++c)
+        for (int v = 0; v < NV; ++v) acc[par][c][v] = V{} * 0.0;
+    degrees_block<V, NV>(b, [&](int64_t l, int par, const V* lam) SPHAERA_INLINE_LAMBDA {
+      const double* row = coefficients + l * pr.ncols + c0;
+      for (int c = 0; c < NC; ++c) {
+        const double coef = row[c];
+        for (int v = 0; v < NV; ++v) acc[par][c][v] += lam[v] * coef;
+      }
+    });
+    alignas(64) double out[2][NC][lanes];
+    for (int par = 0; par < 2; ++par)
+      for (int c = 0; c < NC; ++c)
+        for (int v = 0; v < NV; ++v) std::memcpy(&out[par][c][v * VL], &acc[par][c][v], sizeof(V));
+    for (int64_t i = 0; i < b.count; ++i) {
+      const int64_t p = first + i;
+      double* north = ring_m + pr.north[p] * pr.ncols + c0;
+      double* south = pr.south[p] >= 0 ? ring_m + pr.south[p] * pr.ncols + c0 : nullptr;
+      for (int c = 0; c < NC; ++c) {
+        const double even = out[0][c][i], odd = out[1][c][i];
+        north[c] = even + odd;
+        if (south) south[c] = even - odd;
       }
     }
   }
 }
 
-// alm[m] = Λ_mᵀ ring[m] for one m by the recurrence.
-template <class V, int NV>
-SPHAERA_ALWAYS_INLINE void analysis_m(const Problem& pr, int64_t m, const std::vector<double>& a,
-                                      const std::vector<double>& ab, const double* ring, double* alm) {
-  constexpr int VL = kLanes / NV;
-  alignas(64) V in[2][kMaxCols][NV];
-  // Per degree and column, a vector of partial sums over all blocks: one horizontal sum per (l, column) at the
-  // end instead of one per block.
+// ring[m] = Λ_m alm[m] for one m.
+template <class V>
+SPHAERA_ALWAYS_INLINE void synthesis_m(const Problem& pr, int64_t m, const Recurrence& rec, const double* alm,
+                                       double* ring) {
+  // The coefficients of order m, packed [l][ncols]: every block reads them all, and in the caller's layout
+  // consecutive degrees are far apart (a page each for large band limits).
   // (Doubles, not a vector of V: std::vector's members are not compiled for this function's instruction set.)
-  static thread_local std::vector<double> partial;
-  double* alm_m = alm + m * pr.alm.m;
+  static thread_local std::vector<double> packed;
+  packed.resize((pr.lmax + 1) * pr.ncols);
+  double* coefficients = packed.data();
+  const double* alm_m = alm + m * pr.alm.m;
+  for (int64_t l = m; l <= pr.lmax; ++l)
+    for (int64_t c = 0; c < pr.ncols; ++c)
+      coefficients[l * pr.ncols + c] = alm_m[l * pr.alm.l + (c >> 1) * pr.alm.map + (c & 1)];
+  auto pass = [&](int64_t begin, int64_t end) SPHAERA_INLINE_LAMBDA {
+    column_groups<kMaxGroup<V>>(pr.ncols, [&](auto nc, int64_t c0) SPHAERA_INLINE_LAMBDA {
+      synthesis_group<V, decltype(nc)::value>(pr, m, rec, coefficients, ring, c0, begin, end);
+    });
+  };
+  if (pr.table == nullptr) return pass(0, pr.pairs);
+  // Tables: every column group reads the same rows of λ; kLanes pairs at a time they stay in cache.
+  for (int64_t first = 0; first < pr.pairs; first += kLanes) pass(first, std::min(pr.pairs, first + kLanes));
+}
+
+// Sums over the pairs [begin, end) of λ_lm(θ_p) (north ± south)[c0, c0 + NC) into sums, for every l. Vector
+// sums: sums[l][c][VL] (lanes summed at the end); else scalar sums[l][ncols] (lanes summed at once).
+template <class V, int NC, bool VectorSums>
+SPHAERA_ALWAYS_INLINE void analysis_group(const Problem& pr, int64_t m, const Recurrence& rec, const double* ring,
+                                          int64_t c0, int64_t begin, int64_t end, double* sums) {
+  constexpr int NV = kAnalysisVectors<V>, VL = sizeof(V) / sizeof(double), lanes = NV * VL;
   const double* ring_m = ring + m * pr.rings * pr.ncols;
-  for (int64_t l = 0; l < m; ++l)  // rows l < m are zero
-    for (int64_t c = 0; c < pr.ncols; ++c) alm_m[l * pr.alm.l + (c >> 1) * pr.alm.map + (c & 1)] = 0.0;
-  for (int64_t c0 = 0; c0 < pr.ncols; c0 += kMaxCols) {
-    const int64_t nc = std::min(kMaxCols, pr.ncols - c0);
-    int64_t column[kMaxCols];
-    for (int64_t c = 0; c < nc; ++c) column[c] = ((c0 + c) >> 1) * pr.alm.map + ((c0 + c) & 1);
-    partial.assign((pr.lmax + 1) * nc * VL, 0.0);
-    for (int64_t first = 0; first < pr.pairs; first += kLanes) {
-      const Block b = make_block(pr, m, first, a, ab);
-      alignas(64) double ins[2][kMaxCols][kLanes] = {};
-      for (int64_t i = 0; i < b.count; ++i) {
-        const int64_t p = first + i;
-        const double* north = ring_m + pr.north[p] * pr.ncols + c0;
-        const double* south = pr.south[p] >= 0 ? ring_m + pr.south[p] * pr.ncols + c0 : nullptr;
-        for (int64_t c = 0; c < nc; ++c) {
-          const double s = south ? south[c] : 0.0;
-          ins[0][c][i] = north[c] + s;
-          ins[1][c][i] = north[c] - s;
-        }
+  for (int64_t first = begin; first < end; first += lanes) {
+    Block b = make_block(pr, m, first, lanes, rec);
+    b.count = std::min<int64_t>(b.count, end - first);
+    alignas(64) double ins[2][NC][lanes] = {};
+    for (int64_t i = 0; i < b.count; ++i) {
+      const int64_t p = first + i;
+      const double* north = ring_m + pr.north[p] * pr.ncols + c0;
+      const double* south = pr.south[p] >= 0 ? ring_m + pr.south[p] * pr.ncols + c0 : nullptr;
+      for (int c = 0; c < NC; ++c) {
+        const double s = south ? south[c] : 0.0;
+        ins[0][c][i] = north[c] + s;
+        ins[1][c][i] = north[c] - s;
       }
-      for (int par = 0; par < 2; ++par)
-        for (int64_t c = 0; c < nc; ++c)
-          for (int v = 0; v < NV; ++v) std::memcpy(&in[par][c][v], &ins[par][c][v * VL], sizeof(V));
-      degrees_block<V, NV>(b, [&](int64_t l, int par, const V* lam) SPHAERA_INLINE_LAMBDA {
-        double* acc = partial.data() + l * nc * VL;
-        for (int64_t c = 0; c < nc; ++c) {
+    }
+    V in[2][NC][NV];
+    for (int par = 0; par < 2; ++par)
+      for (int c = 0; c < NC; ++c)
+        for (int v = 0; v < NV; ++v) std::memcpy(&in[par][c][v], &ins[par][c][v * VL], sizeof(V));
+    degrees_block<V, NV>(b, [&](int64_t l, int par, const V* lam) SPHAERA_INLINE_LAMBDA {
+      if constexpr (VectorSums) {
+        double* acc = sums + l * NC * VL;
+        for (int c = 0; c < NC; ++c) {
           V t;
           std::memcpy(&t, acc + c * VL, sizeof(V));
           for (int v = 0; v < NV; ++v) t += lam[v] * in[par][c][v];
           std::memcpy(acc + c * VL, &t, sizeof(V));
         }
-      });
-    }
-    for (int64_t l = m; l <= pr.lmax; ++l) {
-      double* row = alm_m + l * pr.alm.l;
-      const double* acc = partial.data() + l * nc * VL;
-      for (int64_t c = 0; c < nc; ++c) {
-        double sum = 0.0;
-        for (int i = 0; i < VL; ++i) sum += acc[c * VL + i];
-        row[column[c]] = sum;
+      } else {
+        double* acc = sums + l * pr.ncols + c0;
+        for (int c = 0; c < NC; ++c) {
+          V t = lam[0] * in[par][c][0];
+          for (int v = 1; v < NV; ++v) t += lam[v] * in[par][c][v];
+          alignas(64) double h[VL];
+          std::memcpy(h, &t, sizeof(V));
+          for (int w = VL / 2; w >= 1; w /= 2)
+            for (int i = 0; i < w; ++i) h[i] += h[i + w];
+          acc[c] += h[0];
+        }
       }
-    }
+    });
   }
 }
 
-// Tables of one m: rows (l = m, m+2, ..., then m+1, m+3, ...) × pairs, at table + offsets[m].
-template <class V, int NV>
-SPHAERA_ALWAYS_INLINE void tables_m(const Problem& pr, int64_t m, const std::vector<double>& a,
-                                    const std::vector<double>& ab, const double* /*unused*/, double* table) {
-  constexpr int VL = kLanes / NV;
-  double* t = table + pr.offsets[m];
-  const int64_t even_rows = (pr.lmax - m) / 2 + 1;
+// alm[m] = Λ_mᵀ ring[m] for one m.
+template <class V>
+SPHAERA_ALWAYS_INLINE void analysis_m(const Problem& pr, int64_t m, const Recurrence& rec, const double* ring,
+                                      double* alm) {
+  constexpr int VL = sizeof(V) / sizeof(double);
+  // (Doubles, not a vector of V: std::vector's members are not compiled for this function's instruction set.)
+  static thread_local std::vector<double> buffer;
+  double* alm_m = alm + m * pr.alm.m;
+  auto column = [&](int64_t c) { return (c >> 1) * pr.alm.map + (c & 1); };
+  for (int64_t l = 0; l < m; ++l)  // rows l < m are zero
+    for (int64_t c = 0; c < pr.ncols; ++c) alm_m[l * pr.alm.l + column(c)] = 0.0;
+  if (pr.table == nullptr) {
+    // Per degree and column, a vector of partial sums over all blocks: one horizontal sum per (l, column) at
+    // the end instead of one per block.
+    constexpr int NC = kMaxAnalysisGroup<V>;
+    buffer.resize((pr.lmax + 1) * NC * VL);
+    double* sums = buffer.data();
+    column_groups<NC>(pr.ncols, [&](auto nc, int64_t c0) SPHAERA_INLINE_LAMBDA {
+      constexpr int n = decltype(nc)::value;
+      std::fill(sums + m * n * VL, sums + (pr.lmax + 1) * n * VL, 0.0);
+      analysis_group<V, n, true>(pr, m, rec, ring, c0, 0, pr.pairs, sums);
+      for (int64_t l = m; l <= pr.lmax; ++l) {
+        const double* acc = sums + l * n * VL;
+        for (int c = 0; c < n; ++c) {
+          double sum = 0.0;
+          for (int i = 0; i < VL; ++i) sum += acc[c * VL + i];
+          alm_m[l * pr.alm.l + column(c0 + c)] = sum;
+        }
+      }
+    });
+    return;
+  }
+  // Tables: kLanes pairs at a time, every column group reads the same rows of λ while they are in cache; the
+  // lanes are summed at once, into scalar sums [l][ncols] small enough to stay in cache as well.
+  buffer.assign((pr.lmax + 1) * pr.ncols, 0.0);
+  double* sums = buffer.data();
   for (int64_t first = 0; first < pr.pairs; first += kLanes) {
-    const Block b = make_block(pr, m, first, a, ab);
+    column_groups<kMaxAnalysisGroup<V>>(pr.ncols, [&](auto nc, int64_t c0) SPHAERA_INLINE_LAMBDA {
+      analysis_group<V, decltype(nc)::value, false>(pr, m, rec, ring, c0, first,
+                                                     std::min(pr.pairs, first + kLanes), sums);
+    });
+  }
+  for (int64_t l = m; l <= pr.lmax; ++l)
+    for (int64_t c = 0; c < pr.ncols; ++c) alm_m[l * pr.alm.l + column(c)] = sums[l * pr.ncols + c];
+}
+
+// Tables of one m (layout: table_position).
+template <class V>
+SPHAERA_ALWAYS_INLINE void tables_m(const Problem& pr, int64_t m, const Recurrence& rec, const double* /*unused*/, double* table) {
+  constexpr int NV = 2, VL = sizeof(V) / sizeof(double), lanes = NV * VL;
+  const int64_t even_rows = (pr.lmax - m) / 2 + 1;
+  for (int64_t first = 0; first < pr.pairs; first += lanes) {
+    const Block b = make_block(pr, m, first, lanes, rec);
     recurrence_block<V, NV>(b, [&](int64_t l, int par, const V* lam) SPHAERA_INLINE_LAMBDA {
       const int64_t row = par == 0 ? (l - m) / 2 : even_rows + (l - m - 1) / 2;
-      alignas(64) double vals[kLanes];
+      alignas(64) double vals[lanes];
       for (int v = 0; v < NV; ++v) std::memcpy(vals + v * VL, &lam[v], sizeof(V));
-      std::memcpy(t + row * pr.pairs + first, vals, sizeof(double) * b.count);
+      std::memcpy(table + table_position(pr, m, first) + row * kLanes, vals, sizeof(double) * b.count);
     });
   }
 }
@@ -287,27 +436,24 @@ SPHAERA_ALWAYS_INLINE void tables_m(const Problem& pr, int64_t m, const std::vec
 using V2 = double __attribute__((vector_size(16)));
 using V4 = double __attribute__((vector_size(32)));
 using V8 = double __attribute__((vector_size(64)));
-using Coefficients = std::vector<double>;
-using OrderKernel = void (*)(const Problem&, int64_t, const Coefficients&, const Coefficients&, const double*,
+using OrderKernel = void (*)(const Problem&, int64_t, const Recurrence&, const double*,
                              double*);
 
 // One function per kernel and instruction set. The target attribute must sit on the function that holds the
 // vector code: OpenMP regions are outlined into functions of their own, which do not inherit it, so the
 // threads loop over m outside (run_orders) and call these.
 #define SPHAERA_KERNEL_FOR_ISAS(kernel)                                                                        \
-  __attribute__((target("avx512f"))) void kernel##_avx512(const Problem& pr, int64_t m, const Coefficients& a, \
-                                                          const Coefficients& ab, const double* in,            \
+  __attribute__((target("avx512f"))) void kernel##_avx512(const Problem& pr, int64_t m, const Recurrence& rec, const double* in,            \
                                                           double* out) {                                       \
-    kernel<V8, kLanes / 8>(pr, m, a, ab, in, out);                                                              \
+    kernel<V8>(pr, m, rec, in, out);                                                              \
   }                                                                                                            \
-  __attribute__((target("avx2,fma"))) void kernel##_avx2(const Problem& pr, int64_t m, const Coefficients& a,  \
-                                                         const Coefficients& ab, const double* in,             \
+  __attribute__((target("avx2,fma"))) void kernel##_avx2(const Problem& pr, int64_t m, const Recurrence& rec, const double* in,             \
                                                          double* out) {                                        \
-    kernel<V4, kLanes / 4>(pr, m, a, ab, in, out);                                                              \
+    kernel<V4>(pr, m, rec, in, out);                                                              \
   }                                                                                                            \
-  void kernel##_generic(const Problem& pr, int64_t m, const Coefficients& a, const Coefficients& ab,           \
+  void kernel##_generic(const Problem& pr, int64_t m, const Recurrence& rec,           \
                         const double* in, double* out) {                                                       \
-    kernel<V2, kLanes / 2>(pr, m, a, ab, in, out);                                                              \
+    kernel<V2>(pr, m, rec, in, out);                                                              \
   }
 
 SPHAERA_KERNEL_FOR_ISAS(synthesis_m)
@@ -341,11 +487,11 @@ void run_orders(const Problem& pr, OrderKernel kernel, const double* in, double*
   const double work = degrees * orders * static_cast<double>(pr.pairs) * static_cast<double>(std::max<int64_t>(pr.ncols, 2));
 #pragma omp parallel if (work > 2e5)
   {
-    Coefficients a, ab;
+    Recurrence rec;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t m = 0; m <= pr.mmax; ++m) {
-      recurrence_coefficients(m, pr.lmax, a, ab);
-      kernel(pr, m, a, ab, in, out);
+      recurrence_coefficients(m, pr.lmax, rec);
+      kernel(pr, m, rec, in, out);
     }
   }
 }
@@ -397,6 +543,10 @@ LegendrePlan::LegendrePlan(std::vector<double> theta, int64_t lmax, int64_t mmax
   if (precompute) build_tables();
 }
 
+namespace {
+int64_t padded_pairs(int64_t pairs) { return (pairs + kLanes - 1) / kLanes * kLanes; }
+}  // namespace
+
 int64_t LegendrePlan::table_bytes(const std::vector<double>& theta, int64_t lmax, int64_t mmax) {
   // Pairs: about half the rings (an upper bound counts every ring whose mirror is missing).
   int64_t pairs = 0;
@@ -415,7 +565,7 @@ int64_t LegendrePlan::table_bytes(const std::vector<double>& theta, int64_t lmax
   }
   int64_t rows = 0;
   for (int64_t m = 0; m <= mmax; ++m) rows += lmax + 1 - m;
-  return rows * pairs * static_cast<int64_t>(sizeof(double));
+  return rows * padded_pairs(pairs) * static_cast<int64_t>(sizeof(double));
 }
 
 namespace {
@@ -434,9 +584,9 @@ void LegendrePlan::build_tables() {
   int64_t offset = 0;
   for (int64_t m = 0; m <= mmax_; ++m) {
     table_offset_[m] = offset;
-    offset += (lmax_ + 1 - m) * npairs;
+    offset += (lmax_ + 1 - m) * padded_pairs(npairs);
   }
-  table_.assign(offset + kLanes, 0.0);  // padding: blocks read whole SIMD vectors past the last pair
+  table_.assign(offset, 0.0);  // lanes past the last pair stay 0
   Problem pr = make_problem(lmax_, mmax_, rings(), 0, pairs_.cos_theta, pairs_.sin_theta, pairs_.log2_sin_theta,
                             pairs_.north, pairs_.south, log2_norm_);
   pr.offsets = table_offset_.data();
@@ -469,7 +619,7 @@ std::vector<double> LegendrePlan::values(double theta, int64_t lmax) {
     const double* t = plan.table(m);
     for (int64_t l = m; l <= lmax; ++l) {
       const int64_t row = (l - m) % 2 == 0 ? (l - m) / 2 : even_rows + (l - m - 1) / 2;
-      out[l * (lmax + 1) + m] = t[row];
+      out[l * (lmax + 1) + m] = t[row * kLanes];
     }
   }
   return out;

@@ -60,7 +60,7 @@ class LegendrePlan {
   int64_t lmax_, mmax_;
   Pairs pairs_;
   std::vector<double> log2_norm_;        // log2 λ_mm(π/2) / sin^m, per m (sign excluded)
-  std::vector<double> table_;            // per m: [lmax+1-m][pairs], rows l = m, m+2, ... then m+1, m+3, ...
+  std::vector<double> table_;            // per m, per 32 pairs: rows l = m, m+2, ... then m+1, m+3, ... of 32
   std::vector<int64_t> table_offset_;
 };
 

@@ -63,12 +63,21 @@ at::Tensor legendre_analysis(const std::shared_ptr<const LegendrePlan>& plan, co
 // in the synthesis). Rings with fewer than 2M+1 points alias: frequency m lands on bin m mod nphi.
 
 struct FourierStage {
-  static constexpr int64_t kMaxGroup = 16;  // rings per FFT call: groups are spread over threads
+  // Rings per group: groups are spread over threads, and within one the Legendre layout [m][ring] is read or
+  // written ring-contiguously for each m.
+  static constexpr int64_t kMaxGroup = 16;
+  // Orders per tile of the transposition between the Legendre layout [m][ring][map] and the FFT layout
+  // [map][ring][bin].
+  static constexpr int64_t kOrderTile = 16;
   std::vector<Ring> rings;
-  struct Group {
-    int64_t first_ring, count, nphi, first_point;
+  struct Run {  // consecutive rings of equal nphi: one FFT call
+    int64_t first_ring, count, nphi;
   };
-  std::vector<Group> groups;  // consecutive rings of equal nphi, contiguous in ring order
+  struct Group {
+    int64_t first_ring, count, first_point, length;
+    std::vector<Run> runs;
+  };
+  std::vector<Group> groups;  // consecutive rings, contiguous in ring order
   int64_t mmax = 0, points = 0;
   at::Tensor ring_order;             // int64 [V] memory position of each ring-order point, or undefined
   std::vector<double> ring_factor;   // w_r
@@ -83,12 +92,18 @@ struct FourierStage {
       if (!groups.empty()) {
         Group& g = groups.back();
         const Ring& prev = rings[g.first_ring + g.count - 1];
-        if (prev.nphi == ring.nphi && prev.first + prev.nphi == ring.first && g.count < kMaxGroup) {
+        if (prev.first + prev.nphi == ring.first && g.count < kMaxGroup) {
           ++g.count;
+          g.length += ring.nphi;
+          if (g.runs.back().nphi == ring.nphi) {
+            ++g.runs.back().count;
+          } else {
+            g.runs.push_back(Run{r, 1, ring.nphi});
+          }
           continue;
         }
       }
-      groups.push_back(Group{r, 1, ring.nphi, ring.first});
+      groups.push_back(Group{r, 1, ring.first, ring.nphi, {Run{r, 1, ring.nphi}}});
     }
   }
 };
@@ -100,6 +115,23 @@ void phases(double phi0, int64_t mmax, double sign, std::vector<std::complex<dou
   for (int64_t m = 0; m <= mmax; ++m)
     out[m] = m % 64 == 0 ? std::polar(1.0, sign * std::fmod(static_cast<double>(m) * phi0, 2.0 * M_PI))
                          : out[m - 1] * step;
+}
+
+// The factors e^{±imφ0} c_m w_r of a group's rings, as [count][M+1] (re, im) pairs.
+std::vector<double> group_factors(const FourierStage& stage, const FourierStage::Group& g, double sign) {
+  const int64_t M = stage.mmax;
+  std::vector<double> out(2 * g.count * (M + 1));
+  std::vector<std::complex<double>> phase;
+  for (int64_t i = 0; i < g.count; ++i) {
+    const int64_t r = g.first_ring + i;
+    phases(stage.rings[r].phi0, M, sign, phase);
+    for (int64_t m = 0; m <= M; ++m) {
+      const double scale = stage.order_factor[m] * stage.ring_factor[r];
+      out[2 * (i * (M + 1) + m)] = phase[m].real() * scale;
+      out[2 * (i * (M + 1) + m) + 1] = phase[m].imag() * scale;
+    }
+  }
+  return out;
 }
 
 at::Tensor fourier_analysis_adjoint(const std::shared_ptr<const FourierStage>& stage, const at::Tensor& F);
@@ -118,35 +150,50 @@ at::Tensor fourier_analysis(const std::shared_ptr<const FourierStage>& stage, co
 #pragma omp parallel for schedule(dynamic, 1) if (n * (V + (M + 1) * R) > 100000)
         for (int64_t gi = 0; gi < ngroups; ++gi) {
           const auto& g = stage->groups[gi];
-          const int64_t length = g.count * g.nphi;
           at::Tensor samples;
           if (order == nullptr) {
-            samples = x.narrow(1, g.first_point, length);
+            samples = x.narrow(1, g.first_point, g.length);
           } else {  // gather the group's points from memory order
-            samples = at::empty({n, length}, x.options());
+            samples = at::empty({n, g.length}, x.options());
             double* d = samples.data_ptr<double>();
             for (int64_t b = 0; b < n; ++b)
-              for (int64_t j = 0; j < length; ++j) d[b * length + j] = xs[b * V + order[g.first_point + j]];
+              for (int64_t j = 0; j < g.length; ++j) d[b * g.length + j] = xs[b * V + order[g.first_point + j]];
           }
-          const at::Tensor spectrum =
-              at::view_as_real(at::fft_rfft(samples.view({n, g.count, g.nphi}), g.nphi, -1)).contiguous();
-          const double* s = spectrum.data_ptr<double>();
-          const int64_t bins = g.nphi / 2 + 1;
-          std::vector<std::complex<double>> phase;
-          for (int64_t i = 0; i < g.count; ++i) {
-            const int64_t r = g.first_ring + i;
-            phases(stage->rings[r].phi0, M, -1.0, phase);
-            for (int64_t m = 0; m <= M; ++m) {
-              int64_t k = m % g.nphi;
-              const bool conjugate = k >= bins;
-              if (conjugate) k = g.nphi - k;
-              const std::complex<double> factor = phase[m] * (stage->order_factor[m] * stage->ring_factor[r]);
-              double* dst = o + ((m * R + r) * n) * 2;
+          // Spectra: ring i's bin k of map b at spectrum[i] + b * map_stride[i] + 2k.
+          std::vector<at::Tensor> spectra;
+          std::vector<const double*> spectrum(g.count);
+          std::vector<int64_t> map_stride(g.count), bins(g.count), nphi(g.count);
+          int64_t offset = 0;
+          for (const auto& run : g.runs) {
+            const at::Tensor part = samples.narrow(1, offset, run.count * run.nphi).reshape({n, run.count, run.nphi});
+            offset += run.count * run.nphi;
+            spectra.push_back(at::view_as_real(at::fft_rfft(part, run.nphi, -1)).contiguous());
+            const int64_t nb = run.nphi / 2 + 1;
+            for (int64_t j = 0; j < run.count; ++j) {
+              const int64_t i = run.first_ring - g.first_ring + j;
+              spectrum[i] = spectra.back().data_ptr<double>() + j * nb * 2;
+              map_stride[i] = run.count * nb * 2;
+              bins[i] = nb;
+              nphi[i] = run.nphi;
+            }
+          }
+          const std::vector<double> factor = group_factors(*stage, g, -1.0);
+          // A transposition [map][ring][m] -> [m][ring][map], in tiles of kOrderTile orders.
+          for (int64_t m0 = 0; m0 <= M; m0 += FourierStage::kOrderTile) {
+            const int64_t m1 = std::min(M + 1, m0 + FourierStage::kOrderTile);
+            for (int64_t i = 0; i < g.count; ++i) {
               for (int64_t b = 0; b < n; ++b) {
-                const double* src = s + ((b * g.count + i) * bins + k) * 2;
-                const std::complex<double> v = std::complex<double>(src[0], conjugate ? -src[1] : src[1]) * factor;
-                dst[2 * b] = v.real();
-                dst[2 * b + 1] = v.imag();
+                const double* src = spectrum[i] + b * map_stride[i];
+                for (int64_t m = m0; m < m1; ++m) {
+                  int64_t k = m % nphi[i];
+                  const double conj = k >= bins[i] ? -1.0 : 1.0;
+                  if (k >= bins[i]) k = nphi[i] - k;
+                  const double fr = factor[2 * (i * (M + 1) + m)], fi = factor[2 * (i * (M + 1) + m) + 1];
+                  const double re = src[2 * k], im = conj * src[2 * k + 1];
+                  double* dst = o + ((m * R + g.first_ring + i) * n + b) * 2;
+                  dst[0] = re * fr - im * fi;
+                  dst[1] = re * fi + im * fr;
+                }
               }
             }
           }
@@ -170,38 +217,61 @@ at::Tensor fourier_analysis_adjoint(const std::shared_ptr<const FourierStage>& s
 #pragma omp parallel for schedule(dynamic, 1) if (n * (V + (M + 1) * R) > 100000)
         for (int64_t gi = 0; gi < ngroups; ++gi) {
           const auto& g = stage->groups[gi];
-          const int64_t bins = g.nphi / 2 + 1, length = g.count * g.nphi;
-          at::Tensor z = at::zeros({n, g.count, bins, 2}, F.options());
-          double* zs = z.data_ptr<double>();
-          std::vector<std::complex<double>> phase;
-          for (int64_t i = 0; i < g.count; ++i) {
-            const int64_t r = g.first_ring + i;
-            phases(stage->rings[r].phi0, M, 1.0, phase);
-            for (int64_t m = 0; m <= M; ++m) {
-              const int64_t k = m % g.nphi;
-              const std::complex<double> factor = phase[m] * (stage->order_factor[m] * stage->ring_factor[r]);
-              const double* src = f + ((m * R + r) * n) * 2;
+          // Half spectra per run of equal nphi: ring i's bin k of map b at spectrum[i] + b * map_stride[i] + 2k.
+          std::vector<at::Tensor> spectra;
+          std::vector<double*> spectrum(g.count);
+          std::vector<int64_t> map_stride(g.count), nphi(g.count);
+          for (const auto& run : g.runs) {
+            const int64_t nb = run.nphi / 2 + 1;
+            spectra.push_back(at::zeros({n, run.count, nb, 2}, F.options()));
+            for (int64_t j = 0; j < run.count; ++j) {
+              const int64_t i = run.first_ring - g.first_ring + j;
+              spectrum[i] = spectra.back().data_ptr<double>() + j * nb * 2;
+              map_stride[i] = run.count * nb * 2;
+              nphi[i] = run.nphi;
+            }
+          }
+          const std::vector<double> factor = group_factors(*stage, g, 1.0);
+          // A transposition [m][ring][map] -> [map][ring][m], in tiles of kOrderTile orders.
+          for (int64_t m0 = 0; m0 <= M; m0 += FourierStage::kOrderTile) {
+            const int64_t m1 = std::min(M + 1, m0 + FourierStage::kOrderTile);
+            for (int64_t i = 0; i < g.count; ++i) {
               for (int64_t b = 0; b < n; ++b) {
-                const std::complex<double> v = std::complex<double>(src[2 * b], src[2 * b + 1]) * factor;
-                double* zb = zs + ((b * g.count + i) * bins) * 2;
-                if (k == 0 || 2 * k == g.nphi) {
-                  zb[2 * k] += v.real();
-                } else if (2 * k < g.nphi) {
-                  zb[2 * k] += 0.5 * v.real();
-                  zb[2 * k + 1] += 0.5 * v.imag();
-                } else {
-                  zb[2 * (g.nphi - k)] += 0.5 * v.real();
-                  zb[2 * (g.nphi - k) + 1] -= 0.5 * v.imag();
+                double* z = spectrum[i] + b * map_stride[i];
+                for (int64_t m = m0; m < m1; ++m) {
+                  const int64_t k = m % nphi[i];
+                  // Where bin k lands in the half spectrum, and how much of v goes there (a real bin takes Re v).
+                  int64_t bin = k;
+                  double half = 0.5, conj = 1.0;
+                  bool real_bin = false;
+                  if (k == 0 || 2 * k == nphi[i]) {
+                    half = 1.0, real_bin = true;
+                  } else if (2 * k > nphi[i]) {
+                    bin = nphi[i] - k, conj = -1.0;
+                  }
+                  const double fr = factor[2 * (i * (M + 1) + m)], fi = factor[2 * (i * (M + 1) + m) + 1];
+                  const double* src = f + ((m * R + g.first_ring + i) * n + b) * 2;
+                  const double re = src[0] * fr - src[1] * fi;
+                  const double im = src[0] * fi + src[1] * fr;
+                  z[2 * bin] += half * re;
+                  if (!real_bin) z[2 * bin + 1] += conj * half * im;
                 }
               }
             }
           }
-          const at::Tensor values =
-              (at::fft_irfft(at::view_as_complex(z), g.nphi, -1) * static_cast<double>(g.nphi)).contiguous();
-          const double* v = values.data_ptr<double>();
-          for (int64_t b = 0; b < n; ++b)
-            for (int64_t j = 0; j < length; ++j)
-              os[b * V + (order ? order[g.first_point + j] : g.first_point + j)] = v[b * length + j];
+          int64_t point = g.first_point;
+          for (size_t u = 0; u < g.runs.size(); ++u) {
+            const auto& run = g.runs[u];
+            const int64_t length = run.count * run.nphi;
+            const at::Tensor values =
+                (at::fft_irfft(at::view_as_complex(spectra[u]), run.nphi, -1) * static_cast<double>(run.nphi))
+                    .contiguous();
+            const double* v = values.data_ptr<double>();
+            for (int64_t b = 0; b < n; ++b)
+              for (int64_t j = 0; j < length; ++j)
+                os[b * V + (order ? order[point + j] : point + j)] = v[b * length + j];
+            point += length;
+          }
         }
         return out;
       },
