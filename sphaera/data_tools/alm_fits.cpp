@@ -251,14 +251,16 @@ void write_alm(const std::string& path, const at::Tensor& alm, AlmPrecision prec
   const int64_t size = lmax + 1;
 
   // Entries with m > l are not stored: refuse to lose non-zero ones (NaN counts as non-zero).
-  const auto above = torch::ones({size, size}, torch::kBool).triu(1);
-  const auto lost = (data != 0).logical_and(above);
-  if (lost.any().item<bool>()) {
-    const auto where = lost.nonzero()[0];
-    SPHAERA_CHECK(false, path, ": coefficient ",
-                  (components > 1 ? "of component " + std::to_string(where[0].item<int64_t>()) + " " : ""),
-                  "at l = ", where[1].item<int64_t>(), ", m = ", where[2].item<int64_t>(),
-                  " is non-zero, but only 0 <= m <= l is stored (entries with m > l must be zero)");
+  {
+    const auto* a = data.data_ptr<c10::complex<double>>();
+    for (int64_t c = 0; c < components; ++c)
+      for (int64_t l = 0; l < size; ++l)
+        for (int64_t m = l + 1; m < size; ++m) {
+          const auto v = a[(c * size + l) * size + m];
+          SPHAERA_CHECK(v.real() == 0.0 && v.imag() == 0.0, path, ": coefficient ",
+                        (components > 1 ? "of component " + std::to_string(c) + " " : ""), "at l = ", l, ", m = ", m,
+                        " is non-zero, but only 0 <= m <= l is stored (entries with m > l must be zero)");
+        }
   }
 
   // Rows in healpy's order: m-major, l from m to lmax.

@@ -130,10 +130,10 @@ HealpixMapInfo read_healpix_map_info(const std::string& path) {
   return {m.nside, m.nest, m.columns};
 }
 
-at::Tensor read_healpix_map(const std::string& path, std::optional<int64_t> expected_nside,
-                            std::optional<int64_t> column) {
-  OpenMap m;
-  open_map(path, m);
+namespace {
+// The pixels as stored ([count, npix], NaN where invalid) of the open map m.
+at::Tensor read_pixels(const std::string& path, OpenMap& m, std::optional<int64_t> expected_nside,
+                       std::optional<int64_t> column) {
   if (expected_nside) {
     SPHAERA_CHECK(m.nside == *expected_nside, path, ": map has nside ", m.nside, ", expected nside ", *expected_nside);
   }
@@ -152,9 +152,30 @@ at::Tensor read_healpix_map(const std::string& path, std::optional<int64_t> expe
     SPHAERA_CHECK(status == 0, path, ": cannot read column ", first + c,
                   " (truncated or corrupt file?): ", fits::error_text(status));
   }
-  out.masked_fill_(invalid_pixel_mask(out), std::nan(""));
+  // NaN and UNSEEN (|x/UNSEEN − 1| < 1e-5, as invalid_pixel_mask) become NaN, in one pass.
+  double* x = out.data_ptr<double>();
+  at::parallel_for(0, out.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      if (std::abs(x[i] / kUnseen - 1.0) < 1e-5) x[i] = std::nan("");
+  });
+  return out;
+}
+}  // namespace
+
+at::Tensor read_healpix_map(const std::string& path, std::optional<int64_t> expected_nside,
+                            std::optional<int64_t> column) {
+  OpenMap m;
+  open_map(path, m);
+  at::Tensor out = read_pixels(path, m, expected_nside, column);
   if (!m.nest) out = out.index_select(1, nest_to_ring_index(m.nside));
-  return count == 1 ? out[0].contiguous() : out;
+  return column || m.columns == 1 ? out[0].contiguous() : out;
+}
+
+at::Tensor read_healpix_map_as_stored(const std::string& path, bool& nest) {
+  OpenMap m;
+  open_map(path, m);
+  nest = m.nest;
+  return read_pixels(path, m, std::nullopt, std::nullopt);
 }
 
 at::Tensor invalid_pixel_mask(const at::Tensor& map) {
@@ -169,10 +190,21 @@ void write_healpix_map(const std::string& path, const at::Tensor& nest_map, bool
   SPHAERA_CHECK(nest_map.defined() && (nest_map.dim() == 1 || nest_map.dim() == 2), path,
                 ": write_healpix_map wants a map [npix] or [C, npix], got ",
                 nest_map.defined() ? nest_map.sizes() : at::IntArrayRef{});
-  SPHAERA_CHECK(!nest_map.is_complex(), path, ": cannot write a complex map");
-  const int64_t npix = nest_map.size(-1);
+  if (write_nest_order) return write_healpix_map_as_ordered(path, nest_map, true, precision);
+  const int64_t nside = nside_of_npix(nest_map.size(-1), path + ": map to write");
+  write_healpix_map_as_ordered(path, nest_map.detach().to(torch::kCPU).index_select(-1, ring_to_nest_index(nside)),
+                               false, precision);
+}
+
+void write_healpix_map_as_ordered(const std::string& path, const at::Tensor& map, bool nest, MapPrecision precision) {
+  const bool write_nest_order = nest;
+  SPHAERA_CHECK(map.defined() && (map.dim() == 1 || map.dim() == 2), path,
+                ": write_healpix_map wants a map [npix] or [C, npix], got ",
+                map.defined() ? map.sizes() : at::IntArrayRef{});
+  SPHAERA_CHECK(!map.is_complex(), path, ": cannot write a complex map");
+  const int64_t npix = map.size(-1);
   const int64_t nside = nside_of_npix(npix, path + ": map to write");
-  auto maps = nest_map.dim() == 1 ? nest_map.unsqueeze(0) : nest_map;
+  auto maps = map.dim() == 1 ? map.unsqueeze(0) : map;
   const int64_t channels = maps.size(0);
   SPHAERA_CHECK(channels >= 1 && channels <= 999, path, ": cannot write ", channels, " columns (1 to 999)");
 
@@ -180,7 +212,6 @@ void write_healpix_map(const std::string& path, const at::Tensor& nest_map, bool
       precision == MapPrecision::kFloat32 ||
       (precision == MapPrecision::kAuto && maps.is_floating_point() && maps.scalar_type() != torch::kDouble);
   auto data = maps.detach().to(torch::kCPU, torch::kDouble);
-  if (!write_nest_order) data = data.index_select(1, ring_to_nest_index(nside));
   data = data.masked_fill(data.isnan(), kUnseen);
   if (float32) data = data.to(torch::kFloat);
   data = data.contiguous();

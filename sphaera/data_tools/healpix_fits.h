@@ -32,6 +32,10 @@ constexpr double kUnseen = -1.6375e30;
 at::Tensor read_healpix_map(const std::string& path, std::optional<int64_t> expected_nside = std::nullopt,
                             std::optional<int64_t> column = std::nullopt);
 
+/// As read_healpix_map, but in the file's own ORDERING (no permutation; `nest` tells which) and always
+/// [C, npix]: what a transform in the file's order needs (see transforms::HealpixRingOrderGrid).
+at::Tensor read_healpix_map_as_stored(const std::string& path, bool& nest);
+
 /// Header facts of a HEALPix FITS map, without reading its pixels.
 struct HealpixMapInfo {
   int64_t nside = 0;
@@ -55,6 +59,11 @@ enum class MapPrecision {
 /// file is replaced; missing parent directories are created.
 void write_healpix_map(const std::string& path, const at::Tensor& nest_map, bool write_nest_order = true,
                        MapPrecision precision = MapPrecision::kAuto);
+
+/// Writes a map [npix] or [C, npix] already in the order `nest` names (NEST when true, else RING), as
+/// write_healpix_map does otherwise.
+void write_healpix_map_as_ordered(const std::string& path, const at::Tensor& map, bool nest,
+                                  MapPrecision precision = MapPrecision::kAuto);
 
 /// True where a map is NaN or UNSEEN (|x/UNSEEN − 1| < 1e-5, as healpy's mask_bad), same shape, bool.
 at::Tensor invalid_pixel_mask(const at::Tensor& map);

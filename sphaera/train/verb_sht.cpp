@@ -47,23 +47,28 @@ std::string plural(int64_t n, const std::string& one, const std::string& many) {
 
 const char* precision_name(bool float32) { return float32 ? "float32" : "float64"; }
 
-// A HEALPix map read for transforming: NEST, float64, [C, npix], missing pixels set to 0.
+// A HEALPix map read for transforming: float64, [C, npix] in the file's own order (transforms run in it: no
+// reordering of large maps), missing pixels set to 0.
 struct InputMap {
   at::Tensor maps;
   int64_t nside = 0;
-  bool nest = false;  // ORDERING on disk
+  bool nest = false;   // ORDERING on disk, and in memory
   bool single = true;  // one column: written back as one
 };
+
+// The full-sky HEALPix grid in the given memory order.
+transforms::GridPtr healpix_grid(int64_t nside, bool nest) {
+  if (nest) return std::make_shared<transforms::HealpixGrid>(nside);
+  return std::make_shared<transforms::HealpixRingOrderGrid>(nside);
+}
 
 InputMap read_input_map(const std::string& path) {
   Stopwatch clock;
   const auto info = data_tools::read_healpix_map_info(path);
   InputMap in;
-  in.maps = data_tools::read_healpix_map(path);
-  in.single = in.maps.dim() == 1;
-  if (in.single) in.maps = in.maps.unsqueeze(0);
+  in.maps = data_tools::read_healpix_map_as_stored(path, in.nest);
+  in.single = in.maps.size(0) == 1;
   in.nside = info.nside;
-  in.nest = info.nest;
   // healpy.map2alm replaces UNSEEN pixels by zeros before the transform; the reader turned them into NaN.
   const auto missing = in.maps.isnan();
   const int64_t n_missing = missing.sum().item<int64_t>();
@@ -77,10 +82,10 @@ InputMap read_input_map(const std::string& path) {
 
 std::string weights_name(bool ring_weights) { return ring_weights ? "ring weights" : "uniform weights"; }
 
-// Forward transform of every column: [C, npix] NEST → [C, lmax + 1, lmax + 1].
+// Forward transform of every column: [C, npix] (in.nest order) → [C, lmax + 1, lmax + 1].
 at::Tensor forward_sht(const InputMap& in, transforms::ShtOptions options, const std::string& step) {
   Stopwatch clock;
-  auto grid = std::make_shared<transforms::HealpixGrid>(in.nside);
+  auto grid = healpix_grid(in.nside, in.nest);
   const transforms::Sht sht(grid, options);
   const at::Tensor alm = sht.forward(in.maps);
   report(step,
@@ -91,10 +96,10 @@ at::Tensor forward_sht(const InputMap& in, transforms::ShtOptions options, const
   return alm;
 }
 
-// Inverse transform: [C, L + 1, L + 1] → [C, 12 nside²] NEST.
-at::Tensor inverse_sht(const at::Tensor& alm, int64_t nside, const std::string& step) {
+// Inverse transform: [C, L + 1, L + 1] → [C, 12 nside²] in NEST or RING order.
+at::Tensor inverse_sht(const at::Tensor& alm, int64_t nside, bool nest, const std::string& step) {
   Stopwatch clock;
-  auto grid = std::make_shared<transforms::HealpixGrid>(nside);
+  auto grid = healpix_grid(nside, nest);
   transforms::ShtOptions options;
   options.lmax = alm.size(-1) - 1;
   const transforms::Sht sht(grid, options);
@@ -117,12 +122,13 @@ void write_alm_file(const std::string& path, const at::Tensor& alm, bool float32
          clock.seconds());
 }
 
-// `maps` [C, npix] NEST; a single column is written as a one-column map.
+// `maps` [C, npix] in the order `nest` names; a single column is written as a one-column map.
 void write_map_file(const std::string& path, const at::Tensor& maps, bool single, bool nest, bool float32) {
   Stopwatch clock;
   const int64_t nside = data_tools::nside_of_npix(maps.size(-1), path);
-  data_tools::write_healpix_map(path, single ? maps[0] : maps, nest,
-                                float32 ? data_tools::MapPrecision::kFloat32 : data_tools::MapPrecision::kFloat64);
+  data_tools::write_healpix_map_as_ordered(
+      path, single ? maps[0] : maps, nest,
+      float32 ? data_tools::MapPrecision::kFloat32 : data_tools::MapPrecision::kFloat64);
   report("wrote",
          path + ": HEALPix map, nside " + std::to_string(nside) + ", " + (nest ? "NESTED" : "RING") + ", " +
              plural(maps.size(0), "column", "columns") + ", " + precision_name(float32),
@@ -238,7 +244,7 @@ void run_alm2map(const Alm2MapArgs& a, int threads) {
                 "(use sphaera map2alm to compute them from a map)");
   at::Tensor alm = read_alm_file(a.in);
   if (a.lmax_given) alm = resize_alm(alm, a.lmax);
-  const at::Tensor maps = inverse_sht(alm, a.nside, "alm2map");
+  const at::Tensor maps = inverse_sht(alm, a.nside, a.nest, "alm2map");
   write_map_file(a.out, maps, alm.size(0) == 1, a.nest, a.float32);
 }
 
@@ -325,7 +331,7 @@ void run_rotate(const RotateArgs& a, int threads) {
   Stopwatch clock;
   const at::Tensor rotated = transforms::rotate_alm(alm, psi, theta, phi);
   report("rotate", std::string("alm, ") + rotation, clock.seconds());
-  const at::Tensor maps = inverse_sht(rotated, in.nside, "alm2map");
+  const at::Tensor maps = inverse_sht(rotated, in.nside, in.nest, "alm2map");
   write_map_file(a.out, maps, in.single, in.nest, a.float32);
 }
 

@@ -1,4 +1,5 @@
 #include "sphaera/transforms/healpix_grid.h"
+#include "sphaera/transforms/ring_grids.h"
 
 #include <algorithm>
 #include <cmath>
@@ -221,23 +222,51 @@ at::Tensor HealpixGrid::nest_to_ring() const {
   return out;
 }
 
+namespace {
+// The 4·nside − 1 rings of the full sky, in RING order (ring_order left undefined).
+std::shared_ptr<RingLayout> healpix_ring_layout(int64_t nside) {
+  auto layout = std::make_shared<RingLayout>();
+  const T_Healpix_Base<int64> base(nside, RING, SET_NSIDE);
+  const double weight = 4.0 * M_PI / static_cast<double>(12 * nside * nside);
+  for (int64_t r = 1; r <= 4 * nside - 1; ++r) {
+    int64_t start = 0, count = 0;
+    double theta = 0.0;
+    bool shifted = false;
+    base.get_ring_info2(r, start, count, theta, shifted);
+    layout->rings.push_back(Ring{theta, count, shifted ? M_PI / static_cast<double>(count) : 0.0, start, weight});
+  }
+  return layout;
+}
+}  // namespace
+
 std::shared_ptr<const RingLayout> HealpixGrid::rings() const {
   if (!is_full_sky()) return nullptr;
   std::call_once(lazy_->rings_once, [&] {
-    auto layout = std::make_shared<RingLayout>();
-    const T_Healpix_Base<int64> base(nside_, RING, SET_NSIDE);
-    const double weight = 4.0 * M_PI / static_cast<double>(npix_full_sky());
-    for (int64_t r = 1; r <= 4 * nside_ - 1; ++r) {
-      int64_t start = 0, count = 0;
-      double theta = 0.0;
-      bool shifted = false;
-      base.get_ring_info2(r, start, count, theta, shifted);
-      layout->rings.push_back(Ring{theta, count, shifted ? M_PI / static_cast<double>(count) : 0.0, start, weight});
-    }
+    auto layout = healpix_ring_layout(nside_);
     layout->ring_order = ring_to_nest();
     lazy_->rings = std::move(layout);
   });
   return lazy_->rings;
+}
+
+HealpixRingOrderGrid::HealpixRingOrderGrid(int64_t nside) : nside_(nside) {
+  SPHAERA_CHECK(nside >= 1 && nside <= 8192 && (nside & (nside - 1)) == 0,
+                "HealpixRingOrderGrid: nside must be a power of two in [1, 8192], got ", nside);
+  layout_ = healpix_ring_layout(nside);
+}
+
+at::Tensor HealpixRingOrderGrid::directions() const { return ring_directions(*layout_, size()); }
+
+at::Tensor HealpixRingOrderGrid::quadrature_weights() const {
+  return at::full({size()}, 4.0 * M_PI / static_cast<double>(size()), at::kDouble);
+}
+
+std::string HealpixRingOrderGrid::key() const { return "healpix(nside=" + std::to_string(nside_) + ",ring)"; }
+
+int64_t full_sky_healpix_nside(const Grid& grid) {
+  if (const auto* g = dynamic_cast<const HealpixGrid*>(&grid)) return g->is_full_sky() ? g->nside() : 0;
+  if (const auto* g = dynamic_cast<const HealpixRingOrderGrid*>(&grid)) return g->nside();
+  return 0;
 }
 
 }  // namespace sphaera::transforms

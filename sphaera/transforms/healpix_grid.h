@@ -70,4 +70,28 @@ class HealpixGrid : public Grid {
 /// Checks that nside is a power of two in [1, 8192]; `what` names the setting in the error message.
 void check_nside(int64_t nside, const std::string& what = "nside");
 
+/// The full-sky HEALPix sampling with maps stored in RING order, as most HEALPix FITS files hold them: a
+/// transform of such a map needs no reordering. It offers what the spherical harmonic transform needs (rings,
+/// directions, weights); graphs, pooling and patches work on HealpixGrid (NEST).
+class HealpixRingOrderGrid : public Grid {
+ public:
+  /// Full sky at `nside` (a power of two, 1 ≤ nside ≤ 8192), RING order.
+  explicit HealpixRingOrderGrid(int64_t nside);
+  int64_t size() const override { return 12 * nside_ * nside_; }
+  at::Tensor directions() const override;
+  at::Tensor quadrature_weights() const override;
+  /// "healpix(nside=8,ring)".
+  std::string key() const override;
+  /// The 4·nside − 1 HEALPix rings; memory order is ring order.
+  std::shared_ptr<const RingLayout> rings() const override { return layout_; }
+  int64_t nside() const { return nside_; }
+
+ private:
+  int64_t nside_;
+  std::shared_ptr<const RingLayout> layout_;
+};
+
+/// nside of a full-sky HEALPix grid (HealpixGrid or HealpixRingOrderGrid), else 0.
+int64_t full_sky_healpix_nside(const Grid& grid);
+
 }  // namespace sphaera::transforms

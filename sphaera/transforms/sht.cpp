@@ -336,11 +336,12 @@ Sht::Sht(GridPtr grid, ShtOptions options) : grid_(std::move(grid)) {
   SPHAERA_CHECK(layout_ != nullptr, "Sht: the grid ", grid_->key(),
                 " has no iso-latitude rings (a partial sky or arbitrary points): a spherical harmonic transform "
                 "needs a full-sky ring grid (HEALPix, Gauss-Legendre, Driscoll-Healy, McEwen-Wiaux)");
-  const auto* healpix = dynamic_cast<const HealpixGrid*>(grid_.get());
+  const int64_t healpix_nside = full_sky_healpix_nside(*grid_);
+  const bool healpix = healpix_nside > 0;
   const int64_t limit = layout_->band_limit;
   if (options.lmax < 0) {
     SPHAERA_CHECK(options.lmax == -1, "Sht: lmax must be ≥ 0 (or −1 for the grid's default), got ", options.lmax);
-    lmax_ = limit >= 0 ? limit : (healpix ? 3 * healpix->nside() - 1 : 0);
+    lmax_ = limit >= 0 ? limit : (healpix ? 3 * healpix_nside - 1 : 0);
   } else {
     lmax_ = options.lmax;
   }
@@ -364,7 +365,7 @@ Sht::Sht(GridPtr grid, ShtOptions options) : grid_(std::move(grid)) {
   std::vector<double> ring_weight(R);
   for (int64_t r = 0; r < R; ++r) ring_weight[r] = layout_->rings[r].weight;
   if (options.ring_weights) {
-    const int64_t nside = healpix->nside();
+    const int64_t nside = healpix_nside;
     arr<double> w;
     try {
       read_weight_ring(options.healpy_data_dir, static_cast<int>(nside), w);
@@ -374,7 +375,7 @@ Sht::Sht(GridPtr grid, ShtOptions options) : grid_(std::move(grid)) {
     }
     SPHAERA_CHECK(static_cast<int64_t>(w.size()) == 2 * nside, "Sht: ring weight file for nside ", nside, " has ",
                   w.size(), " values, expected ", 2 * nside);
-    const double base = 4.0 * M_PI / static_cast<double>(healpix->npix_full_sky());
+    const double base = 4.0 * M_PI / static_cast<double>(12 * nside * nside);
     for (int64_t r = 0; r < R; ++r) {
       const int64_t north = r < 2 * nside ? r : R - 1 - r;
       ring_weight[r] = base * (1.0 + w[north]);
@@ -539,9 +540,9 @@ int64_t natural_lmax(const Grid& grid) {
   const auto layout = grid.rings();
   SPHAERA_CHECK(layout != nullptr, "the grid ", grid.key(), " has no iso-latitude rings: no spherical harmonic transform");
   if (layout->band_limit >= 0) return layout->band_limit;
-  const auto* healpix = dynamic_cast<const HealpixGrid*>(&grid);
-  SPHAERA_CHECK(healpix != nullptr, "natural_lmax: no band limit known for ", grid.key());
-  return 2 * healpix->nside();
+  const int64_t nside = full_sky_healpix_nside(grid);
+  SPHAERA_CHECK(nside > 0, "natural_lmax: no band limit known for ", grid.key());
+  return 2 * nside;
 }
 
 }  // namespace sphaera::transforms

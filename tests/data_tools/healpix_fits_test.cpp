@@ -1,5 +1,6 @@
 // HEALPix FITS maps: round trips, healpy interoperability both ways, and clear errors on bad files.
 #include "sphaera/data_tools/healpix_fits.h"
+#include "sphaera/transforms/healpix_grid.h"
 #include "tests/support/errors.h"
 #include "tests/support/scratch.h"
 
@@ -104,6 +105,25 @@ TEST_F(HealpixFitsTest, RoundTripIsExactInBothOrderings) {
   int files = 0;
   for (const auto& entry : fs::directory_iterator(dir_)) files += entry.is_regular_file();
   EXPECT_EQ(files, 2);
+}
+
+TEST_F(HealpixFitsTest, AsStoredKeepsTheFileOrderingAndWritesEitherBack) {
+  const auto map = torch::randn({2, 12 * 8 * 8}, torch::kDouble);  // NEST
+  write_healpix_map(path("ring.fits"), map, /*write_nest_order=*/false);
+  bool nest = true;
+  const auto ring = read_healpix_map_as_stored(path("ring.fits"), nest);
+  EXPECT_FALSE(nest);
+  ASSERT_EQ(ring.sizes(), map.sizes());
+  // RING pixel r holds NEST pixel ring2nest(r).
+  const auto ring2nest = sphaera::transforms::HealpixGrid(8).ring_to_nest();
+  EXPECT_TRUE(torch::equal(ring, map.index_select(1, ring2nest)));
+  // Written back as RING, it reads (in NEST) as the original.
+  write_healpix_map_as_ordered(path("again.fits"), ring, /*nest=*/false);
+  EXPECT_TRUE(torch::equal(read_healpix_map(path("again.fits")), map));
+  write_healpix_map(path("nest.fits"), map[0]);
+  const auto one = read_healpix_map_as_stored(path("nest.fits"), nest);
+  EXPECT_TRUE(nest);
+  EXPECT_TRUE(torch::equal(one, map.narrow(0, 0, 1)));
 }
 
 TEST_F(HealpixFitsTest, MultiColumnMapsAndColumnSelection) {

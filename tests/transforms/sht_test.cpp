@@ -158,6 +158,29 @@ TEST(Sht, BothModesAgreeTo1e12) {
   }
 }
 
+TEST(Sht, RingOrderHealpixGridIsTheNestGridPermuted) {
+  const int64_t nside = 8;
+  auto nest = std::make_shared<HealpixGrid>(nside);
+  auto ring = std::make_shared<HealpixRingOrderGrid>(nside);
+  EXPECT_EQ(ring->key(), "healpix(nside=8,ring)");
+  EXPECT_EQ(full_sky_healpix_nside(*ring), nside);
+  const at::Tensor ring2nest = nest->ring_to_nest();
+  // Same points, in RING order.
+  EXPECT_LT((ring->directions() - nest->directions().index_select(0, ring2nest)).abs().max().item<double>(), 1e-15);
+  for (bool ring_weights : {false, true}) {
+    ShtOptions options;
+    options.ring_weights = ring_weights;
+    options.iterations = 2;
+    const Sht a(nest, options), b(ring, options);
+    EXPECT_EQ(b.lmax(), 3 * nside - 1);
+    const at::Tensor map = at::randn({2, nest->size()}, at::kDouble);
+    // The same arithmetic in another memory order: equal to rounding.
+    EXPECT_LT(relative_error(b.forward(map.index_select(1, ring2nest)), a.forward(map)), 1e-14);
+    const at::Tensor alm = random_alm(2, a.lmax(), 1);
+    EXPECT_LT(relative_error(b.inverse(alm), a.inverse(alm).index_select(1, ring2nest)), 1e-14);
+  }
+}
+
 TEST(Sht, AutoModeFollowsTheMemoryBudget) {
   auto grid = std::make_shared<HealpixGrid>(16);
   ShtOptions small;
