@@ -595,7 +595,40 @@ void LegendrePlan::build_tables() {
 
 AlmStrides LegendrePlan::packed(int64_t lmax, int64_t ncols) { return AlmStrides{ncols, (lmax + 1) * ncols, 2}; }
 
+namespace {
+// Copies coefficients between a caller's layout and the packed one [mmax+1][lmax+1][ncols], in tiles (the
+// caller's layout usually puts consecutive degrees of one order far apart: a page each at large lmax).
+void copy_alm(const double* from, const AlmStrides& from_strides, double* to, const AlmStrides& to_strides,
+              int64_t lmax, int64_t mmax, int64_t ncols) {
+  constexpr int64_t kTile = 32;
+  const int64_t mtiles = (mmax + kTile) / kTile;
+#pragma omp parallel for schedule(dynamic, 1) if ((lmax + 1) * (mmax + 1) * ncols > 100000)
+  for (int64_t t = 0; t < mtiles; ++t) {
+    const int64_t m0 = t * kTile, m1 = std::min(mmax + 1, m0 + kTile);
+    for (int64_t l0 = 0; l0 <= lmax; l0 += kTile) {
+      const int64_t l1 = std::min(lmax + 1, l0 + kTile);
+      for (int64_t c = 0; c < ncols; ++c) {
+        const int64_t fc = (c >> 1) * from_strides.map + (c & 1), tc = (c >> 1) * to_strides.map + (c & 1);
+        for (int64_t l = l0; l < l1; ++l)
+          for (int64_t m = m0; m < m1; ++m)
+            to[m * to_strides.m + l * to_strides.l + tc] = from[m * from_strides.m + l * from_strides.l + fc];
+      }
+    }
+  }
+}
+
+bool is_packed(const AlmStrides& s, int64_t lmax, int64_t ncols) {
+  const AlmStrides p = LegendrePlan::packed(lmax, ncols);
+  return ncols <= 2 ? (s.l == p.l && s.m == p.m) : (s.l == p.l && s.m == p.m && s.map == p.map);
+}
+}  // namespace
+
 void LegendrePlan::synthesis(const double* alm, const AlmStrides& strides, double* ring, int64_t ncols) const {
+  if (!is_packed(strides, lmax_, ncols)) {
+    std::vector<double> packed_alm((mmax_ + 1) * (lmax_ + 1) * ncols);
+    copy_alm(alm, strides, packed_alm.data(), packed(lmax_, ncols), lmax_, mmax_, ncols);
+    return synthesis(packed_alm.data(), packed(lmax_, ncols), ring, ncols);
+  }
   Problem pr = make_problem(lmax_, mmax_, rings(), ncols, pairs_.cos_theta, pairs_.sin_theta, pairs_.log2_sin_theta,
                             pairs_.north, pairs_.south, log2_norm_);
   pr.alm = strides;
@@ -604,6 +637,11 @@ void LegendrePlan::synthesis(const double* alm, const AlmStrides& strides, doubl
 }
 
 void LegendrePlan::analysis(const double* ring, double* alm, const AlmStrides& strides, int64_t ncols) const {
+  if (!is_packed(strides, lmax_, ncols)) {
+    std::vector<double> packed_alm((mmax_ + 1) * (lmax_ + 1) * ncols);
+    analysis(ring, packed_alm.data(), packed(lmax_, ncols), ncols);
+    return copy_alm(packed_alm.data(), packed(lmax_, ncols), alm, strides, lmax_, mmax_, ncols);
+  }
   Problem pr = make_problem(lmax_, mmax_, rings(), ncols, pairs_.cos_theta, pairs_.sin_theta, pairs_.log2_sin_theta,
                             pairs_.north, pairs_.south, log2_norm_);
   pr.alm = strides;
