@@ -183,6 +183,11 @@ void run_map2alm(const Map2AlmArgs& a, int threads) {
                 ": holds spherical harmonic coefficients (alm), not a HEALPix map; map2alm reads maps "
                 "(use sphaera alm2map to synthesise a map from alm)");
   const InputMap in = read_input_map(a.in);
+  // One map: recomputing the Legendre functions is faster than building tables and reading them back (the
+  // tables pay off over several columns, or over the many batches of a training run).
+  if (options.mode == transforms::ShtMode::kAuto && in.maps.size(0) == 1) {
+    options.mode = transforms::ShtMode::kOnTheFly;
+  }
   const at::Tensor alm = forward_sht(in, options, "map2alm");
   write_alm_file(a.out, alm, a.float32);
 }
@@ -216,7 +221,8 @@ void add_map2alm(CLI::App& app, const std::string& group) {
                  "/usr/share/healpy/data)");
   verb->add_option("--mode", a->mode,
                    "Legendre tables: precompute (fast, memory grows as lmax^2 x rings), on_the_fly (recomputed, "
-                   "little memory) or auto (precompute when the tables fit in 1 GiB)")
+                   "little memory) or auto (on the fly for a one-column map, where it is faster; for several "
+                   "columns, precompute when the tables fit in 1 GiB)")
       ->capture_default_str();
   verb->add_flag("--float32", a->float32, "Write float32 (E) columns, half the file size (default: float64, D)");
   int* threads = &add_threads_option(*verb);
