@@ -111,4 +111,75 @@ at::Tensor from_s2fft(const at::Tensor& flm) {
       .view(batch_sizes(flm, 2, {n1, n1}));
 }
 
+namespace {
+// For each real-harmonic index k = l² + l + m: the flat [l, m] position of the complex coefficient it comes
+// from, and the factors of its real and imaginary parts (b_k = re·Re a + im·Im a).
+struct RealMap {
+  std::vector<int64_t> source;
+  std::vector<double> re, im;
+};
+
+RealMap real_map(int64_t lmax) {
+  const int64_t n1 = lmax + 1;
+  RealMap r;
+  r.source.resize(n1 * n1);
+  r.re.assign(n1 * n1, 0.0);
+  r.im.assign(n1 * n1, 0.0);
+  for (int64_t l = 0; l <= lmax; ++l) {
+    r.source[l * l + l] = l * n1;
+    r.re[l * l + l] = 1.0;
+    for (int64_t m = 1; m <= l; ++m) {
+      const double f = std::sqrt(2.0) * ((m & 1) ? -1.0 : 1.0);
+      r.source[l * l + l + m] = r.source[l * l + l - m] = l * n1 + m;
+      r.re[l * l + l + m] = f;
+      r.im[l * l + l - m] = -f;
+    }
+  }
+  return r;
+}
+
+at::Tensor factors(const std::vector<double>& f, const at::Tensor& like) {
+  return at::tensor(f, at::TensorOptions().dtype(at::kDouble)).to(like.device(), like.scalar_type());
+}
+}  // namespace
+
+at::Tensor to_real_harmonics(const at::Tensor& alm) {
+  check_square(alm, "to_real_harmonics");
+  SPHAERA_CHECK(alm.is_complex(), "to_real_harmonics: alm must be complex, got ", alm.scalar_type());
+  const int64_t lmax = alm.size(-1) - 1;
+  const RealMap r = real_map(lmax);
+  const at::Tensor flat = alm.flatten(-2, -1).index_select(-1, index_tensor(r.source, alm.device()));
+  const at::Tensor re = at::real(flat), im = at::imag(flat);
+  return re * factors(r.re, re) + im * factors(r.im, im);
+}
+
+at::Tensor from_real_harmonics(const at::Tensor& coefficients) {
+  SPHAERA_CHECK(coefficients.defined() && coefficients.dim() >= 1, "from_real_harmonics: coefficients must be "
+                "[..., (lmax+1)²], got ", coefficients.defined() ? coefficients.sizes() : at::IntArrayRef{});
+  SPHAERA_CHECK(coefficients.is_floating_point(), "from_real_harmonics: coefficients must be real (float32 or "
+                "float64), got ", coefficients.scalar_type());
+  const int64_t n = coefficients.size(-1);
+  const auto n1 = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(n))));
+  SPHAERA_CHECK(n >= 1 && n1 * n1 == n, "from_real_harmonics: the last dim holds ", n,
+                " coefficients, not (lmax+1)² for any lmax");
+  // a_lm = (b_lm + i b_l,−m · (−1)) / (√2 (−1)^m) for m > 0, a_l0 = b_l0; zero where m > l (index n: a zero).
+  std::vector<int64_t> re_src(n1 * n1, n), im_src(n1 * n1, n);
+  std::vector<double> re_f(n1 * n1, 0.0), im_f(n1 * n1, 0.0);
+  for (int64_t l = 0; l < n1; ++l) {
+    re_src[l * n1] = l * l + l;
+    re_f[l * n1] = 1.0;
+    for (int64_t m = 1; m <= l; ++m) {
+      const double f = ((m & 1) ? -1.0 : 1.0) / std::sqrt(2.0);
+      re_src[l * n1 + m] = l * l + l + m;
+      re_f[l * n1 + m] = f;
+      im_src[l * n1 + m] = l * l + l - m;
+      im_f[l * n1 + m] = -f;
+    }
+  }
+  const at::Tensor b = pad_zero(coefficients);
+  const at::Tensor re = b.index_select(-1, index_tensor(re_src, b.device())) * factors(re_f, b);
+  const at::Tensor im = b.index_select(-1, index_tensor(im_src, b.device())) * factors(im_f, b);
+  return at::complex(re, im).view(batch_sizes(coefficients, 1, {n1, n1}));
+}
+
 }  // namespace sphaera::transforms

@@ -5,6 +5,13 @@
 /// m > l zero; negative m implied by a_{l,−m} = (−1)^m conj(a_{lm}).
 /// healpy: [..., nalm], nalm = (lmax+1)(lmax+2)/2 (mmax = lmax), index m·(2·lmax+1−m)/2 + l (m-major).
 /// s2fft: [..., L, 2L−1], L = lmax+1, flm[l, L−1+m] for −l ≤ m ≤ l, zero where |m| > l.
+/// Real harmonics: [..., (lmax+1)²], index l² + l + m for −l ≤ m ≤ l (the flat layout of e3nn and most real-
+/// basis codes), coefficients b_lm of the orthonormal real basis
+///   Y_l0 = λ_l0(θ),  Y_lm = √2 (−1)^m λ_lm(θ) cos mφ,  Y_l,−m = √2 (−1)^m λ_lm(θ) sin mφ  (m > 0),
+/// i.e. √2 (−1)^m Re / Im of the complex Y_lm: the Condon–Shortley phase of the complex harmonics cancels, so
+/// that Y_11 ∝ x, Y_1,−1 ∝ y, Y_10 ∝ z. A real map is Σ b_lm Y_lm = Σ a_lm Y_lm (complex, all m) when
+///   b_l0 = Re a_l0,  b_lm = √2 (−1)^m Re a_lm,  b_l,−m = −√2 (−1)^m Im a_lm  (m > 0),
+/// and Σ b² = Σ_l (|a_l0|² + 2 Σ_{m>0} |a_lm|²) = ∫ f² (the map is an isometry).
 ///
 /// All converters are pure index operations (plus a conjugation for s2fft's negative m): they keep dtype and
 /// device, and are differentiable through autograd.
@@ -38,5 +45,13 @@ at::Tensor to_s2fft(const at::Tensor& alm);
 /// s2fft's [..., L, 2L−1] → [..., L, L]: the m ≥ 0 half, flm[l, L−1+m] for m ≤ l (zeros where m > l). The
 /// negative m are not read (for coefficients of real maps they are implied).
 at::Tensor from_s2fft(const at::Tensor& flm);
+
+/// [..., lmax+1, lmax+1] (complex) → real harmonics [..., (lmax+1)²] (real of the matching precision), as above
+/// (the imaginary part of a_l0, zero for a real map, is not read).
+at::Tensor to_real_harmonics(const at::Tensor& alm);
+
+/// Real harmonics [..., (lmax+1)²] (float32/float64) → [..., lmax+1, lmax+1] (complex64/complex128; zeros where
+/// m > l). Throws InvalidArgument when the last dim is not a square.
+at::Tensor from_real_harmonics(const at::Tensor& coefficients);
 
 }  // namespace sphaera::transforms

@@ -8,8 +8,11 @@
 #include <torch/torch.h>
 
 #include "sphaera/core/check.h"
+#include "sphaera/transforms/legendre.h"
+#include "sphaera/transforms/points.h"
 #include "tests/support/errors.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/npy.h"
 
 namespace st = sphaera::transforms;
 using sphaera::testing::error_of;
@@ -174,4 +177,109 @@ TEST(AlmLayoutTest, BadShapesAreRejected) {
   EXPECT_EQ(st::healpy_lmax(1), 0);
   EXPECT_EQ(st::healpy_lmax(3), 1);
   EXPECT_EQ(st::healpy_lmax(231), 20);
+}
+
+// ---- real spherical harmonics ----
+
+namespace {
+
+// Coefficients of a real map: a_l0 real.
+at::Tensor real_map_alm(std::vector<int64_t> batch, int64_t lmax, uint64_t seed) {
+  at::Tensor a = random_alm(std::move(batch), lmax, seed);
+  at::imag(a).select(-1, 0).zero_();
+  return a;
+}
+
+}  // namespace
+
+TEST(RealHarmonicsTest, LayoutAndFactorsByHand) {
+  const at::Tensor b = st::to_real_harmonics(labelled(1));  // a_00 = 0 + 100i, a_10 = 10 + 110i, a_11 = 11 + 111i
+  ASSERT_EQ(b.sizes(), (std::vector<int64_t>{4}));
+  EXPECT_EQ(b.scalar_type(), at::kDouble);
+  const double r2 = std::sqrt(2.0);
+  EXPECT_DOUBLE_EQ(b[0].item<double>(), 0.0);          // l 0, m 0: Re a_00 (Im a_l0 is not read)
+  EXPECT_DOUBLE_EQ(b[1].item<double>(), r2 * 111.0);   // l 1, m −1: −√2 (−1)¹ Im a_11
+  EXPECT_DOUBLE_EQ(b[2].item<double>(), 10.0);         // l 1, m 0
+  EXPECT_DOUBLE_EQ(b[3].item<double>(), -r2 * 11.0);   // l 1, m 1: √2 (−1)¹ Re a_11
+}
+
+TEST(RealHarmonicsTest, RoundTripsAreExactAndTheMapIsAnIsometry) {
+  const at::Tensor a = real_map_alm({2, 3}, 9, 5);
+  const at::Tensor b = st::to_real_harmonics(a);
+  ASSERT_EQ(b.sizes(), (std::vector<int64_t>{2, 3, 100}));
+  EXPECT_LT((st::from_real_harmonics(b) - a).abs().max().item<double>(), 1e-15);
+  const at::Tensor c = at::randn({4, 49}, at::kDouble);
+  EXPECT_LT((st::to_real_harmonics(st::from_real_harmonics(c)) - c).abs().max().item<double>(), 1e-15);
+  // Σ b² = Σ_l |a_l0|² + 2 Σ_{m>0} |a_lm|² (both equal ∫ f² for orthonormal bases).
+  const at::Tensor weight = at::full({10}, 2.0, at::kDouble).index_fill_(0, at::zeros({1}, at::kLong), 1.0);
+  const double complex_norm = (at::abs(a).pow(2) * weight).sum().item<double>();
+  EXPECT_NEAR(b.pow(2).sum().item<double>(), complex_norm, 1e-12 * complex_norm);
+  // float32 in, float32 out.
+  EXPECT_EQ(st::to_real_harmonics(a.to(at::kComplexFloat)).scalar_type(), at::kFloat);
+  EXPECT_EQ(st::from_real_harmonics(c.to(at::kFloat)).scalar_type(), at::kComplexFloat);
+}
+
+// The map Σ b_k Y_k, with the real harmonics written out from their definition (λ_lm from LegendrePlan::values,
+// cos and sin of mφ), equals the complex synthesis evaluate(a) at random points: an independent computation.
+TEST(RealHarmonicsTest, RealBasisSynthesisEqualsTheComplexOne) {
+  const int64_t lmax = 12, M = 50;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
+  const at::Tensor theta = at::rand({M}, gen, at::kDouble) * M_PI, phi = at::rand({M}, gen, at::kDouble) * 2 * M_PI;
+  const auto points = st::PointGrid::from_colatitude_longitude(theta, phi);
+  const at::Tensor a = real_map_alm({}, lmax, 12);
+  const at::Tensor b = st::to_real_harmonics(a);
+  const at::Tensor complex_values = st::evaluate(a, *points);
+  std::vector<double> direct(M, 0.0);
+  for (int64_t i = 0; i < M; ++i) {
+    const double t = theta[i].item<double>(), p = phi[i].item<double>();
+    const std::vector<double> lambda = st::LegendrePlan::values(t, lmax);  // [l][m]
+    for (int64_t l = 0; l <= lmax; ++l) {
+      direct[i] += b[l * l + l].item<double>() * lambda[l * (lmax + 1)];
+      for (int64_t m = 1; m <= l; ++m) {
+        const double f = std::sqrt(2.0) * ((m & 1) ? -1.0 : 1.0) * lambda[l * (lmax + 1) + m];
+        direct[i] += b[l * l + l + m].item<double>() * f * std::cos(m * p) +
+                     b[l * l + l - m].item<double>() * f * std::sin(m * p);
+      }
+    }
+  }
+  EXPECT_LT(sphaera::testing::relative_error(at::tensor(direct, at::kDouble), complex_values), 1e-13);
+}
+
+TEST(RealHarmonicsTest, DegreeOneHarmonicsAreTheCoordinates) {
+  // Y_11 = c x, Y_1,−1 = c y, Y_10 = c z with c = √(3/4π) > 0 (the Condon–Shortley phase cancels).
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(13);
+  const at::Tensor dirs = at::randn({20, 3}, gen, at::kDouble);
+  const auto points = std::make_shared<st::PointGrid>(dirs);
+  const at::Tensor unit = points->directions();
+  const double c = std::sqrt(3.0 / (4.0 * M_PI));
+  const int columns[3] = {0, 1, 2};  // x, y, z
+  const int64_t index[3] = {3, 1, 2};  // l² + l + m for m = 1, −1, 0
+  for (int j = 0; j < 3; ++j) {
+    at::Tensor b = at::zeros({4}, at::kDouble);
+    b[index[j]] = 1.0;
+    const at::Tensor values = st::evaluate(st::from_real_harmonics(b), *points);
+    EXPECT_LT((values - c * unit.select(1, columns[j])).abs().max().item<double>(), 1e-14) << j;
+  }
+}
+
+TEST(RealHarmonicsTest, DifferentiableThroughAutograd) {
+  const at::Tensor parts = at::view_as_real(real_map_alm({2}, 4, 7)).clone().requires_grad_(true);
+  auto to_real = sphaera::testing::gradcheck(
+      [](const std::vector<at::Tensor>& in) { return st::to_real_harmonics(at::view_as_complex(in[0])); }, {parts});
+  EXPECT_LT(to_real.max_abs_error, 1e-8) << to_real.worst;
+  const at::Tensor b = at::randn({2, 25}, at::kDouble).requires_grad_(true);
+  auto from_real = sphaera::testing::gradcheck(
+      [](const std::vector<at::Tensor>& in) { return at::view_as_real(st::from_real_harmonics(in[0])); }, {b});
+  EXPECT_LT(from_real.max_abs_error, 1e-8) << from_real.worst;
+}
+
+TEST(RealHarmonicsTest, BadInputIsRejected) {
+  EXPECT_EQ(error_of([] { st::from_real_harmonics(at::zeros({2, 10}, at::kDouble)); }),
+            "from_real_harmonics: the last dim holds 10 coefficients, not (lmax+1)² for any lmax");
+  EXPECT_EQ(error_of([] { st::from_real_harmonics(at::zeros({4}, at::kComplexDouble)); }),
+            "from_real_harmonics: coefficients must be real (float32 or float64), got ComplexDouble");
+  EXPECT_EQ(error_of([] { st::to_real_harmonics(at::zeros({3, 3}, at::kDouble)); }),
+            "to_real_harmonics: alm must be complex, got Double");
+  EXPECT_EQ(error_of([] { st::to_real_harmonics(at::zeros({3, 4}, at::kComplexDouble)); }),
+            "to_real_harmonics: alm must be [..., lmax+1, lmax+1] (indexed [l, m]), got [3, 4]");
 }
