@@ -5,7 +5,9 @@
 /// λ_lm(θ) = sqrt((2l+1)/4π · (l-m)!/(l+m)!) P_lm(cos θ), Condon–Shortley phase included (healpy, s2fft), so
 /// that Y_lm(θ, φ) = λ_lm(θ) e^{imφ}. Computed in float64 by the three-term recurrence in l seeded from λ_mm,
 /// with exponent scaling (values below 2^-800 tracked as mantissa and power of 2^800) so that nothing
-/// underflows near the poles at high m.
+/// underflows near the poles at high m. Values still scaled (below about 2^-400, far below float64's relative
+/// precision of the sums they enter) count as 0; a block of rings whose values provably stay there up to lmax
+/// is skipped (as libsharp skips rings beyond its m limit, but with a proof instead of an estimate).
 ///
 /// Rings symmetric about the equator share one recurrence (λ_lm(π−θ) = (−1)^{l+m} λ_lm(θ)). Two modes with
 /// the same results: tables of λ precomputed once (memory O(L²·rings), read instead of recomputed) or
