@@ -537,7 +537,7 @@ NearestNeighbours nearest_neighbours(const HealpixGrid& grid, int k, std::shared
   const auto dirs = grid.directions();
   // Buckets of B² NEST pixels (B = nside / bucket nside): contiguous in NEST order.
   // Measured at nside 256: B = 4 for k ≤ 24 and B = 8 above, with two rings of buckets, need no widening.
-  int64_t B = std::min<int64_t>(std::getenv("KNN_B") ? std::atoi(std::getenv("KNN_B")) : (result.k <= 24 ? 4 : 8), grid.nside());
+  int64_t B = std::min<int64_t>(result.k <= 24 ? 4 : 8, grid.nside());
   Buckets b;
   b.nside = grid.nside() / B;
   int shift = 0;
