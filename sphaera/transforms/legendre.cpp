@@ -624,6 +624,8 @@ bool is_packed(const AlmStrides& s, int64_t lmax, int64_t ncols) {
 }  // namespace
 
 void LegendrePlan::synthesis(const double* alm, const AlmStrides& strides, double* ring, int64_t ncols) const {
+  SPHAERA_CHECK(ncols >= 2 && ncols % 2 == 0, "LegendrePlan::synthesis: ncols must be even and ≥ 2 (real and "
+                "imaginary parts of each map), got ", ncols);
   if (!is_packed(strides, lmax_, ncols)) {
     std::vector<double> packed_alm((mmax_ + 1) * (lmax_ + 1) * ncols);
     copy_alm(alm, strides, packed_alm.data(), packed(lmax_, ncols), lmax_, mmax_, ncols);
@@ -637,6 +639,8 @@ void LegendrePlan::synthesis(const double* alm, const AlmStrides& strides, doubl
 }
 
 void LegendrePlan::analysis(const double* ring, double* alm, const AlmStrides& strides, int64_t ncols) const {
+  SPHAERA_CHECK(ncols >= 2 && ncols % 2 == 0, "LegendrePlan::analysis: ncols must be even and ≥ 2 (real and "
+                "imaginary parts of each map), got ", ncols);
   if (!is_packed(strides, lmax_, ncols)) {
     std::vector<double> packed_alm((mmax_ + 1) * (lmax_ + 1) * ncols);
     analysis(ring, packed_alm.data(), packed(lmax_, ncols), ncols);

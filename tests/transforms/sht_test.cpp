@@ -94,6 +94,41 @@ TEST(Legendre, NoUnderflowOrOverflowAtHighDegreeNearThePole) {
   }
 }
 
+// Columns are processed in compile-time groups (8, 6, 4, 2 with AVX-512): any even count gives, column by
+// column, what one map alone gives, in both modes; the transposes hold too.
+TEST(Legendre, EveryColumnCountMatchesOneMapAtATime) {
+  std::vector<double> x, w;
+  gauss_legendre(40, x, w);
+  std::vector<double> theta;
+  for (double xi : x) theta.push_back(std::acos(xi));
+  theta.push_back(0.0);  // a pole, unpaired
+  const int64_t lmax = 39, L = lmax + 1, R = static_cast<int64_t>(theta.size());
+  for (bool precompute : {false, true}) {
+    const LegendrePlan plan(theta, lmax, lmax, precompute);
+    for (int64_t ncols : {2, 4, 6, 8, 10, 14, 32}) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(100 + ncols);
+      const at::Tensor alm = at::randn({L, L, ncols}, gen, at::kDouble), ring = at::randn({L, R, ncols}, gen, at::kDouble);
+      at::Tensor syn = at::empty({L, R, ncols}, at::kDouble), ana = at::empty({L, L, ncols}, at::kDouble);
+      plan.synthesis(alm.data_ptr<double>(), LegendrePlan::packed(lmax, ncols), syn.data_ptr<double>(), ncols);
+      plan.analysis(ring.data_ptr<double>(), ana.data_ptr<double>(), LegendrePlan::packed(lmax, ncols), ncols);
+      for (int64_t c = 0; c < ncols; c += 2) {
+        const at::Tensor a1 = alm.narrow(2, c, 2).contiguous(), r1 = ring.narrow(2, c, 2).contiguous();
+        at::Tensor s1 = at::empty({L, R, 2}, at::kDouble), b1 = at::empty({L, L, 2}, at::kDouble);
+        plan.synthesis(a1.data_ptr<double>(), LegendrePlan::packed(lmax, 2), s1.data_ptr<double>(), 2);
+        plan.analysis(r1.data_ptr<double>(), b1.data_ptr<double>(), LegendrePlan::packed(lmax, 2), 2);
+        EXPECT_LT(relative_error(syn.narrow(2, c, 2), s1), 1e-14) << ncols << " columns, column " << c;
+        EXPECT_LT(relative_error(ana.narrow(2, c, 2), b1), 1e-14) << ncols << " columns, column " << c;
+      }
+    }
+    const at::Tensor one = at::zeros({L, L, 3}, at::kDouble);
+    at::Tensor out = at::empty({L, R, 3}, at::kDouble);
+    EXPECT_EQ(error_of([&] {
+                plan.synthesis(one.data_ptr<double>(), LegendrePlan::packed(lmax, 3), out.data_ptr<double>(), 3);
+              }),
+              "LegendrePlan::synthesis: ncols must be even and ≥ 2 (real and imaginary parts of each map), got 3");
+  }
+}
+
 struct GridCase {
   std::string name;
   GridPtr grid;
