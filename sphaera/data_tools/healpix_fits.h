@@ -1,9 +1,8 @@
 #pragma once
-/// HEALPix maps in FITS files (the format of healpy's read_map / write_map and of HEALPix itself).
+/// HEALPix maps in FITS files (the format of healpy's read_map / write_map and of HEALPix itself), on tensors:
+/// healpix_fits_arrays.h describes the format and reads and writes it on plain arrays.
 ///
-/// In memory a map is NEST-ordered float64, [npix] or [C, npix] (C columns of the table). On disk a map is
-/// a binary table extension with one column per channel and the header keywords PIXTYPE = 'HEALPIX',
-/// ORDERING = 'NESTED' | 'RING', NSIDE, FIRSTPIX, LASTPIX, INDXSCHM = 'IMPLICIT', OBJECT = 'FULLSKY'.
+/// In memory a map is NEST-ordered float64, [npix] or [C, npix] (C columns of the table).
 ///
 /// Missing pixels: HEALPix marks them with UNSEEN = -1.6375e30 (healpy's convention), other tools with NaN.
 /// The reader turns both into NaN; the writer turns NaN into UNSEEN (and sets BAD_DATA), so that healpy and
@@ -14,10 +13,9 @@
 #include <optional>
 #include <string>
 
-namespace sphaera::data_tools {
+#include "sphaera/data_tools/healpix_fits_arrays.h"
 
-/// healpy.UNSEEN: the value HEALPix uses for missing pixels.
-constexpr double kUnseen = -1.6375e30;
+namespace sphaera::data_tools {
 
 /// Reads a full-sky HEALPix map from the first table extension of a FITS file, in whatever ORDERING its
 /// header says (RING or NESTED/NEST), and returns it in NEST order as float64 on the CPU:
@@ -35,15 +33,6 @@ at::Tensor read_healpix_map(const std::string& path, std::optional<int64_t> expe
 /// As read_healpix_map, but in the file's own ORDERING (no permutation; `nest` tells which) and always
 /// [C, npix]: what a transform in the file's order needs (see transforms::HealpixRingOrderGrid).
 at::Tensor read_healpix_map_as_stored(const std::string& path, bool& nest);
-
-/// Header facts of a HEALPix FITS map, without reading its pixels.
-struct HealpixMapInfo {
-  int64_t nside = 0;
-  bool nest = false;    ///< ORDERING on disk (read_healpix_map returns NEST whatever it is)
-  int64_t columns = 0;  ///< channels
-};
-/// Same checks as read_healpix_map (except the pixel values).
-HealpixMapInfo read_healpix_map_info(const std::string& path);
 
 /// Column type of written maps.
 enum class MapPrecision {
@@ -67,9 +56,5 @@ void write_healpix_map_as_ordered(const std::string& path, const at::Tensor& map
 
 /// True where a map is NaN or UNSEEN (|x/UNSEEN − 1| < 1e-5, as healpy's mask_bad), same shape, bool.
 at::Tensor invalid_pixel_mask(const at::Tensor& map);
-
-/// nside of a full-sky map with `npix` pixels, or throws core::InvalidArgument mentioning `what` when npix
-/// is not 12·nside² with nside a power of two in [1, 8192].
-int64_t nside_of_npix(int64_t npix, const std::string& what);
 
 }  // namespace sphaera::data_tools

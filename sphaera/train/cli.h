@@ -3,9 +3,7 @@
 /// function declared here; run_cli lists them all in one place.
 #include <string>
 
-namespace CLI {
-class App;
-}
+#include "sphaera/train/cli_base.h"
 
 namespace sphaera::train {
 
@@ -13,18 +11,19 @@ namespace sphaera::train {
 /// run (one line "sphaera <verb>: error: ..." on stderr), 2 on a command-line usage error.
 int run_cli(int argc, char** argv);
 
-/// Adds `--threads N` to a verb and returns the variable it fills (0 = all cores).
-int& add_threads_option(CLI::App& verb);
-/// Applies the thread count (0 = all cores) and logs it on stderr: "threads: 2".
+/// Applies the thread count (0 = all cores) to LibTorch and OpenMP and logs it on stderr: "threads: 2".
 int apply_threads(int threads);
 
 // One function per verb (verb_<name>.cpp).
 void add_graph_verb(CLI::App& app);
 void add_data_verb(CLI::App& app);
 void add_plot_verb(CLI::App& app);
-/// map2alm, alm2map, rotate (verb_sht.cpp).
+/// map2alm, alm2map (verb_transforms.cpp), rotate (verb_sht.cpp).
 void add_sht_verbs(CLI::App& app);
 void add_train_verb(CLI::App& app);
 void add_eval_verb(CLI::App& app);
 
 }  // namespace sphaera::train
+
+/// run_cli for the `sphaera` executable, which loads this library with dlopen and looks this name up.
+extern "C" int sphaera_run_cli(int argc, char** argv);

@@ -1,5 +1,5 @@
-// `sphaera map2alm`, `sphaera alm2map`, `sphaera rotate`: the spherical harmonic transform utilities users of
-// healpy expect, on FITS files that healpy reads and writes (maps in any ORDERING, alm as healpy.write_alm).
+// `sphaera rotate`: healpy.rotate_alm on FITS files that healpy reads and writes (maps in any ORDERING, alm as
+// healpy.write_alm), beside map2alm and alm2map (verb_transforms.cpp, which need no LibTorch; rotations do).
 // Everything is computed in float64; one summary line per step, with its time, goes to stderr.
 #include <chrono>
 #include <cmath>
@@ -15,6 +15,7 @@
 #include "sphaera/data_tools/alm_fits.h"
 #include "sphaera/data_tools/healpix_fits.h"
 #include "sphaera/train/cli.h"
+#include "sphaera/train/cli_base.h"
 #include "sphaera/transforms/healpix_grid.h"
 #include "sphaera/transforms/sht.h"
 #include "sphaera/transforms/wigner.h"
@@ -24,26 +25,6 @@ namespace sphaera::train {
 namespace {
 
 using data_tools::FitsContent;
-
-class Stopwatch {
- public:
-  double seconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  }
-
- private:
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-};
-
-// One summary line on stderr: "<step>: <what> (<seconds> s)".
-void report(const std::string& step, const std::string& what, double seconds) {
-  std::fprintf(stderr, "%s: %s (%.3f s)\n", step.c_str(), what.c_str(), seconds);
-  std::fflush(stderr);
-}
-
-std::string plural(int64_t n, const std::string& one, const std::string& many) {
-  return std::to_string(n) + " " + (n == 1 ? one : many);
-}
 
 const char* precision_name(bool float32) { return float32 ? "float32" : "float64"; }
 
@@ -76,11 +57,9 @@ InputMap read_input_map(const std::string& path) {
   std::string what = path + ": HEALPix map, nside " + std::to_string(in.nside) + ", " +
                      (in.nest ? "NESTED" : "RING") + ", " + plural(in.maps.size(0), "column", "columns");
   if (n_missing > 0) what += ", " + plural(n_missing, "missing pixel", "missing pixels") + " set to 0 (as healpy)";
-  report("read", what, clock.seconds());
+  report_step("read", what, clock.seconds());
   return in;
 }
-
-std::string weights_name(bool ring_weights) { return ring_weights ? "ring weights" : "uniform weights"; }
 
 // Forward transform of every column: [C, npix] (in.nest order) → [C, lmax + 1, lmax + 1].
 at::Tensor forward_sht(const InputMap& in, transforms::ShtOptions options, const std::string& step) {
@@ -88,10 +67,9 @@ at::Tensor forward_sht(const InputMap& in, transforms::ShtOptions options, const
   auto grid = healpix_grid(in.nside, in.nest);
   const transforms::Sht sht(grid, options);
   const at::Tensor alm = sht.forward(in.maps);
-  report(step,
+  report_step(step,
          "forward SHT of " + plural(in.maps.size(0), "map", "maps") + ", lmax " + std::to_string(sht.lmax()) +
-             ", iter " + std::to_string(sht.iterations()) + ", " + weights_name(options.ring_weights) + ", " +
-             transforms::to_string(sht.mode()),
+             ", iter " + std::to_string(sht.iterations()) + ", " + transforms::to_string(sht.mode()),
          clock.seconds());
   return alm;
 }
@@ -104,7 +82,7 @@ at::Tensor inverse_sht(const at::Tensor& alm, int64_t nside, bool nest, const st
   options.lmax = alm.size(-1) - 1;
   const transforms::Sht sht(grid, options);
   const at::Tensor maps = sht.inverse(alm);
-  report(step,
+  report_step(step,
          "inverse SHT of " + plural(alm.size(0), "component", "components") + ", lmax " +
              std::to_string(sht.lmax()) + ", nside " + std::to_string(nside) + ", " +
              transforms::to_string(sht.mode()),
@@ -116,7 +94,7 @@ void write_alm_file(const std::string& path, const at::Tensor& alm, bool float32
   Stopwatch clock;
   data_tools::write_alm(path, alm,
                         float32 ? data_tools::AlmPrecision::kFloat32 : data_tools::AlmPrecision::kFloat64);
-  report("wrote",
+  report_step("wrote",
          path + ": alm, lmax " + std::to_string(alm.size(-1) - 1) + ", " + plural(alm.size(0), "HDU", "HDUs") + ", " +
              precision_name(float32),
          clock.seconds());
@@ -129,7 +107,7 @@ void write_map_file(const std::string& path, const at::Tensor& maps, bool single
   data_tools::write_healpix_map_as_ordered(
       path, single ? maps[0] : maps, nest,
       float32 ? data_tools::MapPrecision::kFloat32 : data_tools::MapPrecision::kFloat64);
-  report("wrote",
+  report_step("wrote",
          path + ": HEALPix map, nside " + std::to_string(nside) + ", " + (nest ? "NESTED" : "RING") + ", " +
              plural(maps.size(0), "column", "columns") + ", " + precision_name(float32),
          clock.seconds());
@@ -138,145 +116,9 @@ void write_map_file(const std::string& path, const at::Tensor& maps, bool single
 at::Tensor read_alm_file(const std::string& path) {
   Stopwatch clock;
   const at::Tensor alm = data_tools::read_alm_all(path);
-  report("read", path + ": alm, lmax " + std::to_string(alm.size(-1) - 1) + ", " + plural(alm.size(0), "HDU", "HDUs"),
+  report_step("read", path + ": alm, lmax " + std::to_string(alm.size(-1) - 1) + ", " + plural(alm.size(0), "HDU", "HDUs"),
          clock.seconds());
   return alm;
-}
-
-// The same coefficients with band limit `lmax`: higher degrees dropped, missing ones zero.
-at::Tensor resize_alm(const at::Tensor& alm, int64_t lmax) {
-  const int64_t have = alm.size(-1) - 1;
-  if (lmax == have) return alm;
-  if (lmax < have) return alm.narrow(-2, 0, lmax + 1).narrow(-1, 0, lmax + 1).contiguous();
-  auto out = at::zeros({alm.size(0), lmax + 1, lmax + 1}, alm.options());
-  out.narrow(-2, 0, have + 1).narrow(-1, 0, have + 1).copy_(alm);
-  return out;
-}
-
-// ---- map2alm ----
-
-struct Map2AlmArgs {
-  std::string in, out;
-  int64_t lmax = -1;
-  bool lmax_given = false;
-  int iter = 3;
-  bool ring_weights = false;
-  std::string mode = "auto";
-  bool float32 = false;
-};
-
-void run_map2alm(const Map2AlmArgs& a, int threads) {
-  apply_threads(threads);
-  SPHAERA_CHECK(!a.lmax_given || a.lmax >= 0, "--lmax: must be >= 0, got ", a.lmax);
-  SPHAERA_CHECK(a.iter >= 0, "--iter: must be >= 0, got ", a.iter);
-  transforms::ShtOptions options;
-  try {
-    options.mode = transforms::parse_sht_mode(a.mode);
-  } catch (const core::InvalidArgument& e) {
-    throw core::InvalidArgument(std::string("--mode: ") + e.what());
-  }
-  options.lmax = a.lmax_given ? a.lmax : -1;
-  options.iterations = a.iter;
-  options.ring_weights = a.ring_weights;
-  const FitsContent content = data_tools::sniff_fits(a.in);
-  SPHAERA_CHECK(content != FitsContent::kAlm, a.in,
-                ": holds spherical harmonic coefficients (alm), not a HEALPix map; map2alm reads maps "
-                "(use sphaera alm2map to synthesise a map from alm)");
-  const InputMap in = read_input_map(a.in);
-  // One map: recomputing the Legendre functions is faster than building tables and reading them back (the
-  // tables pay off over several columns, or over the many batches of a training run).
-  if (options.mode == transforms::ShtMode::kAuto && in.maps.size(0) == 1) {
-    options.mode = transforms::ShtMode::kOnTheFly;
-  }
-  const at::Tensor alm = forward_sht(in, options, "map2alm");
-  write_alm_file(a.out, alm, a.float32);
-}
-
-void add_map2alm(CLI::App& app, const std::string& group) {
-  auto* verb = app.add_subcommand("map2alm", "HEALPix map -> spherical harmonic coefficients (healpy.map2alm)");
-  verb->group(group);
-  verb->footer(
-      "Reads a HEALPix FITS map (any ORDERING; every column of a multi-column map is transformed on its own, as\n"
-      "healpy.map2alm(pol=False)), computes its a_lm in float64 and writes them as healpy.write_alm does: one\n"
-      "table (INDEX, REAL, IMAG) per column, m-major, mmax = lmax, readable by healpy.read_alm and HEALPix.\n"
-      "Missing pixels (UNSEEN or NaN) count as 0, as in healpy. The defaults are healpy's: lmax 3*nside-1,\n"
-      "iter 3, uniform weights.\n"
-      "Example: sphaera map2alm map.fits --out alm.fits --lmax 2048 --iter 0");
-  auto a = std::make_shared<Map2AlmArgs>();
-  verb->add_option("map", a->in, "HEALPix FITS map to transform")->required();
-  verb->add_option("--out", a->out, "alm FITS file to write")->required();
-  verb->add_option_function<int64_t>(
-      "--lmax",
-      [a](const int64_t& lmax) {
-        a->lmax = lmax;
-        a->lmax_given = true;
-      },
-      "Band limit, >= 0 (default: 3*nside - 1, as healpy)");
-  verb->add_option("--iter", a->iter,
-                   "Refinement steps a += map2alm(map - alm2map(a)) after the first quadrature (healpy's iter; 0 "
-                   "for the plain quadrature)")
-      ->capture_default_str();
-  verb->add_flag("--ring-weights", a->ring_weights,
-                 "Quadrature with healpy-data's ring weights (healpy's use_weights=True; files in "
-                 "/usr/share/healpy/data)");
-  verb->add_option("--mode", a->mode,
-                   "Legendre tables: precompute (fast, memory grows as lmax^2 x rings), on_the_fly (recomputed, "
-                   "little memory) or auto (on the fly for a one-column map, where it is faster; for several "
-                   "columns, precompute when the tables fit in 1 GiB)")
-      ->capture_default_str();
-  verb->add_flag("--float32", a->float32, "Write float32 (E) columns, half the file size (default: float64, D)");
-  int* threads = &add_threads_option(*verb);
-  verb->callback([a, threads] { run_map2alm(*a, *threads); });
-}
-
-// ---- alm2map ----
-
-struct Alm2MapArgs {
-  std::string in, out;
-  int64_t nside = 0;
-  int64_t lmax = -1;
-  bool lmax_given = false;
-  bool nest = false;
-  bool float32 = false;
-};
-
-void run_alm2map(const Alm2MapArgs& a, int threads) {
-  apply_threads(threads);
-  transforms::check_nside(a.nside, "--nside");
-  SPHAERA_CHECK(!a.lmax_given || a.lmax >= 0, "--lmax: must be >= 0, got ", a.lmax);
-  const FitsContent content = data_tools::sniff_fits(a.in);
-  SPHAERA_CHECK(content != FitsContent::kHealpixMap, a.in,
-                ": holds a HEALPix map, not spherical harmonic coefficients (alm); alm2map reads alm "
-                "(use sphaera map2alm to compute them from a map)");
-  at::Tensor alm = read_alm_file(a.in);
-  if (a.lmax_given) alm = resize_alm(alm, a.lmax);
-  const at::Tensor maps = inverse_sht(alm, a.nside, a.nest, "alm2map");
-  write_map_file(a.out, maps, alm.size(0) == 1, a.nest, a.float32);
-}
-
-void add_alm2map(CLI::App& app, const std::string& group) {
-  auto* verb = app.add_subcommand("alm2map", "Spherical harmonic coefficients -> HEALPix map (healpy.alm2map)");
-  verb->group(group);
-  verb->footer(
-      "Reads an alm FITS file (healpy.write_alm, HEALPix C++ or Fortran; every table HDU is one component and\n"
-      "becomes one map column), synthesises the map in float64 and writes it as healpy.write_map does: RING\n"
-      "order unless --nest, readable by healpy.read_map and HEALPix.\n"
-      "Example: sphaera alm2map alm.fits --out map.fits --nside 1024");
-  auto a = std::make_shared<Alm2MapArgs>();
-  verb->add_option("alm", a->in, "alm FITS file to synthesise")->required();
-  verb->add_option("--out", a->out, "HEALPix FITS map to write")->required();
-  verb->add_option("--nside", a->nside, "nside of the map (a power of two, 1 to 8192)")->required();
-  verb->add_option_function<int64_t>(
-      "--lmax",
-      [a](const int64_t& lmax) {
-        a->lmax = lmax;
-        a->lmax_given = true;
-      },
-      "Band limit, >= 0: degrees above it are dropped, missing ones are zero (default: the file's lmax)");
-  verb->add_flag("--nest", a->nest, "Write the map in NESTED order (default: RING, as healpy.write_map)");
-  verb->add_flag("--float32", a->float32, "Write float32 (E) columns, half the file size (default: float64, D)");
-  int* threads = &add_threads_option(*verb);
-  verb->callback([a, threads] { run_alm2map(*a, *threads); });
 }
 
 // ---- rotate ----
@@ -318,7 +160,7 @@ void run_rotate(const RotateArgs& a, int threads) {
     const at::Tensor alm = read_alm_file(a.in);
     Stopwatch clock;
     const at::Tensor rotated = transforms::rotate_alm(alm, psi, theta, phi);
-    report("rotate", std::string("alm, ") + rotation, clock.seconds());
+    report_step("rotate", std::string("alm, ") + rotation, clock.seconds());
     write_alm_file(a.out, rotated, a.float32);
     return;
   }
@@ -336,15 +178,15 @@ void run_rotate(const RotateArgs& a, int threads) {
   const at::Tensor alm = forward_sht(in, transforms::ShtOptions{}, "map2alm");
   Stopwatch clock;
   const at::Tensor rotated = transforms::rotate_alm(alm, psi, theta, phi);
-  report("rotate", std::string("alm, ") + rotation, clock.seconds());
+  report_step("rotate", std::string("alm, ") + rotation, clock.seconds());
   const at::Tensor maps = inverse_sht(rotated, in.nside, in.nest, "alm2map");
   write_map_file(a.out, maps, in.single, in.nest, a.float32);
 }
 
-void add_rotate(CLI::App& app, const std::string& group) {
+void add_rotate(CLI::App& app) {
   auto* verb =
       app.add_subcommand("rotate", "Rotate a HEALPix map or alm by Euler angles (healpy.rotate_alm)");
-  verb->group(group);
+  verb->group(kTransformVerbGroup);
   verb->footer(
       "The rotation is healpy.rotate_alm's (and HEALPix C++ rotate_alm's): active, ZYZ, R = Rz(phi) Ry(theta)\n"
       "Rz(psi), applied to the coefficients. An alm file is rotated in harmonic space and written as alm (one\n"
@@ -372,10 +214,8 @@ void add_rotate(CLI::App& app, const std::string& group) {
 }  // namespace
 
 void add_sht_verbs(CLI::App& app) {
-  const std::string group = "Spherical harmonic transforms (healpy-compatible FITS files)";
-  add_map2alm(app, group);
-  add_alm2map(app, group);
-  add_rotate(app, group);
+  add_transform_verbs(app);
+  add_rotate(app);
 }
 
 }  // namespace sphaera::train

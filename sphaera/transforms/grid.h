@@ -7,16 +7,9 @@
 
 #include <ATen/core/Tensor.h>
 
-namespace sphaera::transforms {
+#include "sphaera/transforms/ring_transform.h"  // Ring
 
-/// One ring of iso-latitude points: nphi points at colatitude theta, longitudes phi0 + 2πj/nphi.
-struct Ring {
-  double theta = 0.0;
-  int64_t nphi = 0;
-  double phi0 = 0.0;
-  int64_t first = 0;    ///< position of the ring's first point in ring order
-  double weight = 0.0;  ///< quadrature weight of each point of the ring
-};
+namespace sphaera::transforms {
 
 /// The iso-latitude structure of a grid, what the spherical harmonic transform needs.
 struct RingLayout {

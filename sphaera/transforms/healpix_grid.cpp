@@ -226,15 +226,7 @@ namespace {
 // The 4·nside − 1 rings of the full sky, in RING order (ring_order left undefined).
 std::shared_ptr<RingLayout> healpix_ring_layout(int64_t nside) {
   auto layout = std::make_shared<RingLayout>();
-  const T_Healpix_Base<int64> base(nside, RING, SET_NSIDE);
-  const double weight = 4.0 * M_PI / static_cast<double>(12 * nside * nside);
-  for (int64_t r = 1; r <= 4 * nside - 1; ++r) {
-    int64_t start = 0, count = 0;
-    double theta = 0.0;
-    bool shifted = false;
-    base.get_ring_info2(r, start, count, theta, shifted);
-    layout->rings.push_back(Ring{theta, count, shifted ? M_PI / static_cast<double>(count) : 0.0, start, weight});
-  }
+  layout->rings = healpix_rings(nside);
   return layout;
 }
 }  // namespace

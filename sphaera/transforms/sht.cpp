@@ -8,8 +8,6 @@
 #include <sstream>
 
 #include <ATen/ATen.h>
-#include <arr.h>
-#include <healpix_data_io.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
@@ -19,6 +17,7 @@
 #include "sphaera/transforms/legendre.h"
 #include "sphaera/transforms/linear_node.h"
 #include "sphaera/transforms/ring_grids.h"
+#include "sphaera/transforms/ring_transform.h"
 
 namespace sphaera::transforms {
 
@@ -56,226 +55,47 @@ at::Tensor legendre_analysis(const std::shared_ptr<const LegendrePlan>& plan, co
       [plan](const at::Tensor& g) { return legendre_synthesis(plan, g); }, "LegendreAnalysisBackward");
 }
 
-// ---- Fourier stage along rings: maps [n, V] in memory order ↔ F [M+1, R, n, 2] ----
-//   analysis  F_m(r) = c_m w_r Σ_j f(π(r, j)) e^{−imφ_j}        (π: memory position of the ring's j-th point)
-//   adjoint   f(π(r, j)) = Re Σ_{m≥0} c_m w_r F_m(r) e^{imφ_j}
-// with per-ring factors w_r and per-order factors c_m folded in (quadrature weights; the doubling of m > 0
-// in the synthesis). Rings with fewer than 2M+1 points alias: frequency m lands on bin m mod nphi.
+// ---- Fourier stage along rings (RingFourier): maps [n, V] in memory order ↔ F [M+1, R, n, 2] ----
 
-struct FourierStage {
-  // Rings per group: groups are spread over threads, and within one the Legendre layout [m][ring] is read or
-  // written ring-contiguously for each m.
-  static constexpr int64_t kMaxGroup = 16;
-  // Orders per tile of the transposition between the Legendre layout [m][ring][map] and the FFT layout
-  // [map][ring][bin].
-  static constexpr int64_t kOrderTile = 16;
-  std::vector<Ring> rings;
-  struct Run {  // consecutive rings of equal nphi: one FFT call
-    int64_t first_ring, count, nphi;
-  };
-  struct Group {
-    int64_t first_ring, count, first_point, length;
-    std::vector<Run> runs;
-  };
-  std::vector<Group> groups;  // consecutive rings, contiguous in ring order
-  int64_t mmax = 0, points = 0;
-  at::Tensor ring_order;             // int64 [V] memory position of each ring-order point, or undefined
-  std::vector<double> ring_factor;   // w_r
-  std::vector<double> order_factor;  // c_m
+at::Tensor fourier_analysis_adjoint(const std::shared_ptr<const RingFourier>& stage, const at::Tensor& F);
 
-  FourierStage(const RingLayout& layout, int64_t mmax_, int64_t points_, std::vector<double> ring_factor_,
-               std::vector<double> order_factor_)
-      : rings(layout.rings), mmax(mmax_), points(points_), ring_order(layout.ring_order),
-        ring_factor(std::move(ring_factor_)), order_factor(std::move(order_factor_)) {
-    for (int64_t r = 0; r < static_cast<int64_t>(rings.size()); ++r) {
-      const Ring& ring = rings[r];
-      if (!groups.empty()) {
-        Group& g = groups.back();
-        const Ring& prev = rings[g.first_ring + g.count - 1];
-        if (prev.first + prev.nphi == ring.first && g.count < kMaxGroup) {
-          ++g.count;
-          g.length += ring.nphi;
-          if (g.runs.back().nphi == ring.nphi) {
-            ++g.runs.back().count;
-          } else {
-            g.runs.push_back(Run{r, 1, ring.nphi});
-          }
-          continue;
-        }
-      }
-      groups.push_back(Group{r, 1, ring.first, ring.nphi, {Run{r, 1, ring.nphi}}});
-    }
-  }
-};
-
-// e^{±imφ0} for m = 0..M, re-anchored every 64 steps so that rounding does not accumulate.
-void phases(double phi0, int64_t mmax, double sign, std::vector<std::complex<double>>& out) {
-  out.resize(mmax + 1);
-  const std::complex<double> step = std::polar(1.0, sign * phi0);
-  for (int64_t m = 0; m <= mmax; ++m)
-    out[m] = m % 64 == 0 ? std::polar(1.0, sign * std::fmod(static_cast<double>(m) * phi0, 2.0 * M_PI))
-                         : out[m - 1] * step;
-}
-
-// The factors e^{±imφ0} c_m w_r of a group's rings, as [count][M+1] (re, im) pairs.
-std::vector<double> group_factors(const FourierStage& stage, const FourierStage::Group& g, double sign) {
-  const int64_t M = stage.mmax;
-  std::vector<double> out(2 * g.count * (M + 1));
-  std::vector<std::complex<double>> phase;
-  for (int64_t i = 0; i < g.count; ++i) {
-    const int64_t r = g.first_ring + i;
-    phases(stage.rings[r].phi0, M, sign, phase);
-    for (int64_t m = 0; m <= M; ++m) {
-      const double scale = stage.order_factor[m] * stage.ring_factor[r];
-      out[2 * (i * (M + 1) + m)] = phase[m].real() * scale;
-      out[2 * (i * (M + 1) + m) + 1] = phase[m].imag() * scale;
-    }
-  }
-  return out;
-}
-
-at::Tensor fourier_analysis_adjoint(const std::shared_ptr<const FourierStage>& stage, const at::Tensor& F);
-
-at::Tensor fourier_analysis(const std::shared_ptr<const FourierStage>& stage, const at::Tensor& maps) {
+at::Tensor fourier_analysis(const std::shared_ptr<const RingFourier>& stage, const at::Tensor& maps) {
   return apply_linear(
       maps,
       [&](const at::Tensor& x) {
-        const int64_t n = x.size(0), M = stage->mmax, R = static_cast<int64_t>(stage->rings.size());
-        const int64_t V = stage->points;
-        at::Tensor out = at::empty({M + 1, R, n, 2}, x.options());
-        double* o = out.data_ptr<double>();
-        const double* xs = x.data_ptr<double>();
-        const int64_t* order = stage->ring_order.defined() ? stage->ring_order.data_ptr<int64_t>() : nullptr;
-        const int64_t ngroups = static_cast<int64_t>(stage->groups.size());
-#pragma omp parallel for schedule(dynamic, 1) if (n * (V + (M + 1) * R) > 100000)
-        for (int64_t gi = 0; gi < ngroups; ++gi) {
-          const auto& g = stage->groups[gi];
-          at::Tensor samples;
-          if (order == nullptr) {
-            samples = x.narrow(1, g.first_point, g.length);
-          } else {  // gather the group's points from memory order
-            samples = at::empty({n, g.length}, x.options());
-            double* d = samples.data_ptr<double>();
-            for (int64_t b = 0; b < n; ++b)
-              for (int64_t j = 0; j < g.length; ++j) d[b * g.length + j] = xs[b * V + order[g.first_point + j]];
-          }
-          // Spectra: ring i's bin k of map b at spectrum[i] + b * map_stride[i] + 2k.
-          std::vector<at::Tensor> spectra;
-          std::vector<const double*> spectrum(g.count);
-          std::vector<int64_t> map_stride(g.count), bins(g.count), nphi(g.count);
-          int64_t offset = 0;
-          for (const auto& run : g.runs) {
-            const at::Tensor part = samples.narrow(1, offset, run.count * run.nphi).reshape({n, run.count, run.nphi});
-            offset += run.count * run.nphi;
-            spectra.push_back(at::view_as_real(at::fft_rfft(part, run.nphi, -1)).contiguous());
-            const int64_t nb = run.nphi / 2 + 1;
-            for (int64_t j = 0; j < run.count; ++j) {
-              const int64_t i = run.first_ring - g.first_ring + j;
-              spectrum[i] = spectra.back().data_ptr<double>() + j * nb * 2;
-              map_stride[i] = run.count * nb * 2;
-              bins[i] = nb;
-              nphi[i] = run.nphi;
-            }
-          }
-          const std::vector<double> factor = group_factors(*stage, g, -1.0);
-          // A transposition [map][ring][m] -> [m][ring][map], in tiles of kOrderTile orders.
-          for (int64_t m0 = 0; m0 <= M; m0 += FourierStage::kOrderTile) {
-            const int64_t m1 = std::min(M + 1, m0 + FourierStage::kOrderTile);
-            for (int64_t i = 0; i < g.count; ++i) {
-              for (int64_t b = 0; b < n; ++b) {
-                const double* src = spectrum[i] + b * map_stride[i];
-                for (int64_t m = m0; m < m1; ++m) {
-                  int64_t k = m % nphi[i];
-                  const double conj = k >= bins[i] ? -1.0 : 1.0;
-                  if (k >= bins[i]) k = nphi[i] - k;
-                  const double fr = factor[2 * (i * (M + 1) + m)], fi = factor[2 * (i * (M + 1) + m) + 1];
-                  const double re = src[2 * k], im = conj * src[2 * k + 1];
-                  double* dst = o + ((m * R + g.first_ring + i) * n + b) * 2;
-                  dst[0] = re * fr - im * fi;
-                  dst[1] = re * fi + im * fr;
-                }
-              }
-            }
-          }
-        }
+        const int64_t n = x.size(0);
+        at::Tensor out = at::empty({stage->mmax() + 1, stage->rings(), n, 2}, x.options());
+        stage->analysis(x.data_ptr<double>(), out.data_ptr<double>(), n);
         return out;
       },
       [stage](const at::Tensor& g) { return fourier_analysis_adjoint(stage, g); }, "FourierAnalysisBackward");
 }
 
-at::Tensor fourier_analysis_adjoint(const std::shared_ptr<const FourierStage>& stage, const at::Tensor& coefficients) {
+at::Tensor fourier_analysis_adjoint(const std::shared_ptr<const RingFourier>& stage, const at::Tensor& coefficients) {
   return apply_linear(
       coefficients,
       [&](const at::Tensor& F) {
-        const int64_t n = F.size(2), M = stage->mmax, R = static_cast<int64_t>(stage->rings.size());
-        const int64_t V = stage->points;
-        at::Tensor out = at::empty({n, V}, F.options());
-        double* os = out.data_ptr<double>();
-        const double* f = F.data_ptr<double>();
-        const int64_t* order = stage->ring_order.defined() ? stage->ring_order.data_ptr<int64_t>() : nullptr;
-        const int64_t ngroups = static_cast<int64_t>(stage->groups.size());
-#pragma omp parallel for schedule(dynamic, 1) if (n * (V + (M + 1) * R) > 100000)
-        for (int64_t gi = 0; gi < ngroups; ++gi) {
-          const auto& g = stage->groups[gi];
-          // Half spectra per run of equal nphi: ring i's bin k of map b at spectrum[i] + b * map_stride[i] + 2k.
-          std::vector<at::Tensor> spectra;
-          std::vector<double*> spectrum(g.count);
-          std::vector<int64_t> map_stride(g.count), nphi(g.count);
-          for (const auto& run : g.runs) {
-            const int64_t nb = run.nphi / 2 + 1;
-            spectra.push_back(at::zeros({n, run.count, nb, 2}, F.options()));
-            for (int64_t j = 0; j < run.count; ++j) {
-              const int64_t i = run.first_ring - g.first_ring + j;
-              spectrum[i] = spectra.back().data_ptr<double>() + j * nb * 2;
-              map_stride[i] = run.count * nb * 2;
-              nphi[i] = run.nphi;
-            }
-          }
-          const std::vector<double> factor = group_factors(*stage, g, 1.0);
-          // A transposition [m][ring][map] -> [map][ring][m], in tiles of kOrderTile orders.
-          for (int64_t m0 = 0; m0 <= M; m0 += FourierStage::kOrderTile) {
-            const int64_t m1 = std::min(M + 1, m0 + FourierStage::kOrderTile);
-            for (int64_t i = 0; i < g.count; ++i) {
-              for (int64_t b = 0; b < n; ++b) {
-                double* z = spectrum[i] + b * map_stride[i];
-                for (int64_t m = m0; m < m1; ++m) {
-                  const int64_t k = m % nphi[i];
-                  // Where bin k lands in the half spectrum, and how much of v goes there (a real bin takes Re v).
-                  int64_t bin = k;
-                  double half = 0.5, conj = 1.0;
-                  bool real_bin = false;
-                  if (k == 0 || 2 * k == nphi[i]) {
-                    half = 1.0, real_bin = true;
-                  } else if (2 * k > nphi[i]) {
-                    bin = nphi[i] - k, conj = -1.0;
-                  }
-                  const double fr = factor[2 * (i * (M + 1) + m)], fi = factor[2 * (i * (M + 1) + m) + 1];
-                  const double* src = f + ((m * R + g.first_ring + i) * n + b) * 2;
-                  const double re = src[0] * fr - src[1] * fi;
-                  const double im = src[0] * fi + src[1] * fr;
-                  z[2 * bin] += half * re;
-                  if (!real_bin) z[2 * bin + 1] += conj * half * im;
-                }
-              }
-            }
-          }
-          int64_t point = g.first_point;
-          for (size_t u = 0; u < g.runs.size(); ++u) {
-            const auto& run = g.runs[u];
-            const int64_t length = run.count * run.nphi;
-            const at::Tensor values =
-                (at::fft_irfft(at::view_as_complex(spectra[u]), run.nphi, -1) * static_cast<double>(run.nphi))
-                    .contiguous();
-            const double* v = values.data_ptr<double>();
-            for (int64_t b = 0; b < n; ++b)
-              for (int64_t j = 0; j < length; ++j)
-                os[b * V + (order ? order[point + j] : point + j)] = v[b * length + j];
-            point += length;
-          }
-        }
+        const int64_t n = F.size(2);
+        at::Tensor out = at::empty({n, stage->points()}, F.options());
+        stage->adjoint(F.data_ptr<double>(), out.data_ptr<double>(), n);
         return out;
       },
       [stage](const at::Tensor& g) { return fourier_analysis(stage, g); }, "FourierAnalysisAdjointBackward");
+}
+
+// A Fourier stage on the layout's rings; its ring order (a tensor) stays alive as long as the stage.
+std::shared_ptr<const RingFourier> fourier_stage(const std::shared_ptr<const RingLayout>& layout, int64_t mmax,
+                                                 int64_t points, std::vector<double> ring_factor,
+                                                 std::vector<double> order_factor) {
+  std::shared_ptr<const int64_t> order;
+  if (layout->ring_order.defined()) {
+    SPHAERA_CHECK(layout->ring_order.scalar_type() == at::kLong && layout->ring_order.is_contiguous() &&
+                      layout->ring_order.numel() == points,
+                  "Sht: the grid's ring order must be a contiguous int64 [", points, "] tensor");
+    order = std::shared_ptr<const int64_t>(layout, layout->ring_order.data_ptr<int64_t>());
+  }
+  return std::make_shared<const RingFourier>(layout->rings, std::move(order), mmax, points, std::move(ring_factor),
+                                             std::move(order_factor));
 }
 
 // ---- shared Legendre plans ----
@@ -364,30 +184,14 @@ Sht::Sht(GridPtr grid, ShtOptions options) : grid_(std::move(grid)) {
   const int64_t R = static_cast<int64_t>(layout_->rings.size());
   std::vector<double> ring_weight(R);
   for (int64_t r = 0; r < R; ++r) ring_weight[r] = layout_->rings[r].weight;
-  if (options.ring_weights) {
-    const int64_t nside = healpix_nside;
-    arr<double> w;
-    try {
-      read_weight_ring(options.healpy_data_dir, static_cast<int>(nside), w);
-    } catch (const std::exception& e) {
-      SPHAERA_CHECK(false, "Sht: cannot read the HEALPix ring weights for nside ", nside, " from ",
-                    options.healpy_data_dir, " (Debian package healpy-data): ", e.what());
-    }
-    SPHAERA_CHECK(static_cast<int64_t>(w.size()) == 2 * nside, "Sht: ring weight file for nside ", nside, " has ",
-                  w.size(), " values, expected ", 2 * nside);
-    const double base = 4.0 * M_PI / static_cast<double>(12 * nside * nside);
-    for (int64_t r = 0; r < R; ++r) {
-      const int64_t north = r < 2 * nside ? r : R - 1 - r;
-      ring_weight[r] = base * (1.0 + w[north]);
-    }
-  }
+  if (options.ring_weights) ring_weight = healpix_ring_weights(healpix_nside, options.healpy_data_dir);
   // Fourier stages: the analysis weights rings by their quadrature (not on McEwen–Wiaux: weights come after
   // the torus step); the synthesis is the adjoint of an analysis that doubles m > 0.
   std::vector<double> ones_r(R, 1.0), ones_m(lmax_ + 1, 1.0), doubling(lmax_ + 1, 2.0);
   doubling[0] = 1.0;
-  analysis_stage_ = std::make_shared<const FourierStage>(*layout_, lmax_, grid_->size(),
-                                                         layout_->torus_forward ? ones_r : ring_weight, ones_m);
-  synthesis_stage_ = std::make_shared<const FourierStage>(*layout_, lmax_, grid_->size(), ones_r, doubling);
+  analysis_stage_ =
+      fourier_stage(layout_, lmax_, grid_->size(), layout_->torus_forward ? ones_r : ring_weight, ones_m);
+  synthesis_stage_ = fourier_stage(layout_, lmax_, grid_->size(), ones_r, doubling);
 
   // Legendre plans: the rings for synthesis; on McEwen–Wiaux, Gauss–Legendre nodes for analysis.
   const std::vector<double> theta = ring_thetas(*layout_);
@@ -442,8 +246,7 @@ int64_t Sht::table_bytes() const {
 
 at::Tensor Sht::analysis_packed(const at::Tensor& maps) const {
   const int64_t n = maps.size(0), M = lmax_, R = static_cast<int64_t>(layout_->rings.size());
-  const auto stage = std::static_pointer_cast<const FourierStage>(analysis_stage_);
-  at::Tensor F = fourier_analysis(stage, maps);  // [M+1, R, n, 2], weighted (not on McEwen–Wiaux)
+  at::Tensor F = fourier_analysis(analysis_stage_, maps);  // [M+1, R, n, 2], weighted (not on McEwen–Wiaux)
   if (layout_->torus_forward) {
     const int64_t Q = torus_even_.size(0);
     at::Tensor flat = F.reshape({M + 1, R, 2 * n});
@@ -459,8 +262,7 @@ at::Tensor Sht::analysis_packed(const at::Tensor& maps) const {
 
 at::Tensor Sht::synthesis_packed(const at::Tensor& alm) const {
   // f = Re F_0 + 2 Re Σ_{m>0} F_m e^{imφ}: the adjoint of a Fourier analysis whose order factors double m > 0.
-  const auto stage = std::static_pointer_cast<const FourierStage>(synthesis_stage_);
-  return fourier_analysis_adjoint(stage, legendre_synthesis(synthesis_plan_, alm));
+  return fourier_analysis_adjoint(synthesis_stage_, legendre_synthesis(synthesis_plan_, alm));
 }
 
 at::Tensor Sht::forward(const at::Tensor& map) const {

@@ -25,6 +25,7 @@
 namespace sphaera::transforms {
 
 class LegendrePlan;
+class RingFourier;
 
 enum class ShtMode {
   kAuto,        ///< precompute when the Legendre tables fit in the memory budget, else on the fly
@@ -91,7 +92,7 @@ class Sht {
   int64_t lmax_;
   ShtMode mode_;
   int iterations_;
-  std::shared_ptr<const void> analysis_stage_, synthesis_stage_;  // Fourier stages along the rings (sht.cpp)
+  std::shared_ptr<const RingFourier> analysis_stage_, synthesis_stage_;  // Fourier stages along the rings
   std::shared_ptr<const LegendrePlan> synthesis_plan_;
   std::shared_ptr<const LegendrePlan> analysis_plan_;  // differs only on McEwen–Wiaux (Gauss–Legendre nodes)
   at::Tensor torus_even_, torus_odd_;  // McEwen–Wiaux: ring samples → Gauss–Legendre nodes, by parity of m

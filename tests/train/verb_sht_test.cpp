@@ -324,6 +324,25 @@ TEST_F(VerbShtTest, BadInputGivesOneErrorLineAndNoOutput) {
   expect_error("alm2map alm.fits --out out.fits", {"--nside"}, "out.fits");
 }
 
+// map2alm and alm2map run without loading LibTorch (its start-up alone takes longer than a small transform);
+// the dynamic loader's log of the libraries it loads tells. Other verbs load it, through the same executable.
+TEST_F(VerbShtTest, TransformVerbsRunWithoutLoadingLibTorch) {
+  python(
+      "hp.write_map('m.fits', np.random.default_rng(3).standard_normal(12 * 8**2), dtype=np.float64)\n"
+      "hp.write_alm('a.fits', hp.synalm(np.ones(17), lmax=16), out_dtype=np.float64)\n");
+  auto loaded = [&](const std::string& args) {
+    const auto r = run_command("cd " + dir_.string() + " && LD_DEBUG=libs " + cli_path() + " " + args);
+    EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.err.substr(r.err.size() > 2000 ? r.err.size() - 2000 : 0);
+    return r.err;
+  };
+  for (const char* args : {"map2alm m.fits --out a2.fits", "alm2map a.fits --out m2.fits --nside 8"}) {
+    const std::string log = loaded(args);
+    EXPECT_NE(log.find("libsphaera_transforms_base"), std::string::npos) << args;  // the log is there
+    EXPECT_EQ(log.find("libtorch_cpu"), std::string::npos) << args << " loaded LibTorch";
+  }
+  EXPECT_NE(loaded("rotate a.fits --euler 0 0.1 0 --out r.fits").find("libtorch_cpu"), std::string::npos);
+}
+
 TEST_F(VerbShtTest, HelpExplainsEveryOption) {
   auto r = sphaera("--help");
   EXPECT_EQ(r.exit_code, 0);
