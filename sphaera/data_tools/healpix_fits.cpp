@@ -38,7 +38,7 @@ at::Tensor ring_to_nest_index(int64_t nside) {
 namespace {
 // The array's pixels as float64 [columns, npix], without a copy (the tensor owns the vector).
 at::Tensor to_tensor(MapArray&& array) {
-  auto* values = new std::vector<double>(std::move(array.values));
+  auto* values = new core::Buffer<double>(std::move(array.values));
   return torch::from_blob(
       values->data(), {array.columns, array.npix()}, [values](void*) { delete values; }, torch::kDouble);
 }

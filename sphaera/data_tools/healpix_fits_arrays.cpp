@@ -202,7 +202,7 @@ MapArray read_pixels(const std::string& path, OpenMap& m, std::optional<int64_t>
   out.nside = m.nside;
   out.nest = m.nest;
   out.columns = count;
-  out.values.resize(static_cast<size_t>(count * m.npix));
+  out.values = core::Buffer<double>(count * m.npix);
   if (!read_raw_floats(path, m, first, count, out.values.data())) {
     for (int c = 0; c < count; ++c) {
       int status = 0, anynul = 0;
@@ -215,7 +215,7 @@ MapArray read_pixels(const std::string& path, OpenMap& m, std::optional<int64_t>
   }
   // NaN and UNSEEN (|x/UNSEEN − 1| < 1e-5, as healpy's mask_bad) become NaN, in one pass.
   double* x = out.values.data();
-  const int64_t n = static_cast<int64_t>(out.values.size());
+  const int64_t n = out.values.size();
 #pragma omp parallel for schedule(static) if (n > (1 << 18))
   for (int64_t i = 0; i < n; ++i)
     if (std::abs(x[i] / kUnseen - 1.0) < 1e-5) x[i] = std::nan("");

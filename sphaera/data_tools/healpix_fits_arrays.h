@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "sphaera/core/buffer.h"
+
 namespace sphaera::data_tools {
 
 /// healpy.UNSEEN: the value HEALPix uses for missing pixels.
@@ -33,7 +35,7 @@ struct MapArray {
   int64_t nside = 0;
   bool nest = false;
   int64_t columns = 0;
-  std::vector<double> values;  ///< [columns][npix]
+  core::Buffer<double> values;  ///< [columns][npix]
   int64_t npix() const { return 12 * nside * nside; }
 };
 

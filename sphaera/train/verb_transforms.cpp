@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "sphaera/core/buffer.h"
 #include "sphaera/core/check.h"
 #include "sphaera/data_tools/alm_fits_arrays.h"
 #include "sphaera/data_tools/healpix_fits_arrays.h"
@@ -96,8 +97,8 @@ void run_map2alm(const Map2AlmArgs& a, int threads) {
   const bool precompute = a.mode == "auto" ? auto_precompute(rings, lmax, map.columns) : a.mode == "precompute";
   const auto sht = healpix_transform(map.nside, map.nest, lmax, precompute, std::move(rings));
   const int64_t size = lmax + 1;
-  std::vector<std::complex<double>> alm(static_cast<size_t>(map.columns * size * size));
-  sht.forward(map.values.data(), map.columns, a.iter, reinterpret_cast<double*>(alm.data()));
+  core::Buffer<double> alm(map.columns * size * size * 2);  // complex [columns][l][m], written whole
+  sht.forward(map.values.data(), map.columns, a.iter, alm.data());
   report_step("map2alm",
               "forward SHT of " + plural(map.columns, "map", "maps") + ", lmax " + std::to_string(lmax) + ", iter " +
                   std::to_string(a.iter) + ", " + (a.ring_weights ? "ring weights" : "uniform weights") + ", " +
@@ -105,7 +106,7 @@ void run_map2alm(const Map2AlmArgs& a, int threads) {
               clock.seconds());
 
   Stopwatch write_clock;
-  data_tools::write_alm_array(a.out, alm.data(), map.columns, lmax,
+  data_tools::write_alm_array(a.out, reinterpret_cast<const std::complex<double>*>(alm.data()), map.columns, lmax,
                               a.float32 ? data_tools::AlmPrecision::kFloat32 : data_tools::AlmPrecision::kFloat64);
   report_step("wrote",
               a.out + ": alm, lmax " + std::to_string(lmax) + ", " + plural(map.columns, "HDU", "HDUs") + ", " +
@@ -193,7 +194,7 @@ void run_alm2map(const Alm2MapArgs& a, int threads) {
   const bool precompute = auto_precompute(rings, lmax, file.components);
   const auto sht = healpix_transform(a.nside, a.nest, lmax, precompute, std::move(rings));
   const int64_t npix = 12 * a.nside * a.nside;
-  std::vector<double> maps(static_cast<size_t>(file.components * npix));
+  core::Buffer<double> maps(file.components * npix);
   sht.inverse(reinterpret_cast<const double*>(alm.data()), file.components, maps.data());
   report_step("alm2map",
               "inverse SHT of " + plural(file.components, "component", "components") + ", lmax " +

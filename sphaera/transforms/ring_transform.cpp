@@ -12,6 +12,7 @@
 #include <healpix_base.h>
 #include <healpix_data_io.h>
 
+#include "sphaera/core/buffer.h"
 #include "sphaera/core/check.h"
 #include "sphaera/transforms/fft.h"
 #include "sphaera/transforms/legendre.h"
@@ -294,11 +295,11 @@ void RingTransform::forward(const double* maps, int64_t n, int iterations, doubl
   SPHAERA_CHECK(iterations >= 0, "RingTransform::forward: iterations must be >= 0, got ", iterations);
   const int64_t L = lmax_ + 1, R = analysis_->rings(), V = points_;
   const AlmStrides strides{2 * L, 2, 2 * L * L};
-  std::vector<double> F(static_cast<size_t>(L * R * n * 2));
+  core::Buffer<double> F(L * R * n * 2);
   analysis_->analysis(maps, F.data(), n);
   plan_->analysis(F.data(), alm, strides, 2 * n);
   if (iterations == 0) return;
-  std::vector<double> residual(static_cast<size_t>(n * V)), correction(static_cast<size_t>(n * L * L * 2));
+  core::Buffer<double> residual(n * V), correction(n * L * L * 2);
   for (int it = 0; it < iterations; ++it) {
     inverse(alm, n, residual.data());
     for (int64_t i = 0; i < n * V; ++i) residual[i] = maps[i] - residual[i];
@@ -310,7 +311,7 @@ void RingTransform::forward(const double* maps, int64_t n, int iterations, doubl
 
 void RingTransform::inverse(const double* alm, int64_t n, double* maps) const {
   const int64_t L = lmax_ + 1, R = synthesis_->rings();
-  std::vector<double> F(static_cast<size_t>(L * R * n * 2));
+  core::Buffer<double> F(L * R * n * 2);
   plan_->synthesis(alm, AlmStrides{2 * L, 2, 2 * L * L}, F.data(), 2 * n);
   synthesis_->adjoint(F.data(), maps, n);
 }
