@@ -31,8 +31,8 @@ void write_alm(const std::string& path, const at::Tensor& alm, AlmPrecision prec
   auto data = alm.detach().to(torch::kCPU, torch::kComplexDouble);
   if (data.dim() == 2) data = data.unsqueeze(0);
   data = data.contiguous();
-  write_alm_array(path, reinterpret_cast<const std::complex<double>*>(data.data_ptr()), data.size(0),
-                  data.size(-1) - 1, precision);
+  write_alm_array(path, reinterpret_cast<const std::complex<double>*>(data.data_ptr()), data.size(0), data.size(-1) - 1,
+                  precision);
 }
 
 at::Tensor read_alm(const std::string& path, std::optional<int64_t> hdu) {

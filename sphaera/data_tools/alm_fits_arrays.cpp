@@ -257,8 +257,9 @@ int first_table_extension(fitsfile* f, const std::string& path) {
 
 void write_alm_array(const std::string& path, const std::complex<double>* alm, int64_t components, int64_t lmax,
                      AlmPrecision precision) {
-  SPHAERA_CHECK(components >= 1 && lmax >= 0 && alm != nullptr, path, ": write_alm wants at least one component of lmax >= 0, got ",
-                components, " components of lmax ", lmax);
+  SPHAERA_CHECK(components >= 1 && lmax >= 0 && alm != nullptr, path,
+                ": write_alm wants at least one component of lmax >= 0, got ", components, " components of lmax ",
+                lmax);
   const int64_t size = lmax + 1;
 
   // Entries with m > l are not stored: refuse to lose non-zero ones (NaN counts as non-zero).
@@ -387,14 +388,13 @@ AlmArray read_alm_all_array(const std::string& path) {
       out.lmax = table.lmax;
       out.mmax = table.mmax;
     }
-    SPHAERA_CHECK(table.lmax == out.lmax && table.mmax == out.mmax, path, ": extension ", ext, " has lmax ",
-                  table.lmax, ", mmax ", table.mmax, " but extension ", first, " has lmax ", out.lmax, ", mmax ",
-                  out.mmax, ": all components must share lmax and mmax");
+    SPHAERA_CHECK(table.lmax == out.lmax && table.mmax == out.mmax, path, ": extension ", ext, " has lmax ", table.lmax,
+                  ", mmax ", table.mmax, " but extension ", first, " has lmax ", out.lmax, ", mmax ", out.mmax,
+                  ": all components must share lmax and mmax");
     out.values.insert(out.values.end(), table.alm.begin(), table.alm.end());
     ++out.components;
   }
-  SPHAERA_CHECK(out.components > 0, path,
-                ": no spherical harmonic coefficients: the FITS file has no table extension");
+  SPHAERA_CHECK(out.components > 0, path, ": no spherical harmonic coefficients: the FITS file has no table extension");
   return out;
 }
 

@@ -86,8 +86,7 @@ void write_healpix_map_as_ordered(const std::string& path, const at::Tensor& map
   const int64_t npix = map.size(-1);
   nside_of_npix(npix, path + ": map to write");
   auto maps = map.dim() == 1 ? map.unsqueeze(0) : map;
-  SPHAERA_CHECK(maps.size(0) >= 1 && maps.size(0) <= 999, path, ": cannot write ", maps.size(0),
-                " columns (1 to 999)");
+  SPHAERA_CHECK(maps.size(0) >= 1 && maps.size(0) <= 999, path, ": cannot write ", maps.size(0), " columns (1 to 999)");
   const bool float32 =
       precision == MapPrecision::kFloat32 ||
       (precision == MapPrecision::kAuto && maps.is_floating_point() && maps.scalar_type() != torch::kDouble);

@@ -106,7 +106,6 @@ HealpixMapInfo read_healpix_map_info(const std::string& path) {
   return {m.nside, m.nest, m.columns};
 }
 
-
 namespace {
 
 // A big-endian IEEE 754 value as stored in FITS.
@@ -167,8 +166,8 @@ bool read_raw_floats(const std::string& path, OpenMap& m, int first, int count, 
   for (int64_t row = 0; row < rows; row += chunk_rows) {
     const int64_t n = std::min<int64_t>(chunk_rows, rows - row);
     fits_read_tblbytes(f, row + 1, 1, n * width, chunk.data(), &status);
-    SPHAERA_CHECK(status == 0, path, ": cannot read the pixels (truncated or corrupt file?): ",
-                  fits::error_text(status));
+    SPHAERA_CHECK(status == 0, path,
+                  ": cannot read the pixels (truncated or corrupt file?): ", fits::error_text(status));
     for (int c = 0; c < count; ++c) {
       const int col = first - 1 + c;
       const int64_t r = repeat[col];

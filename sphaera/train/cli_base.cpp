@@ -30,8 +30,7 @@ void describe_app(CLI::App& app) {
   app.set_version_flag("--version", "sphaera 0.1.0");
 }
 
-int run_app(CLI::App& app, int argc, char** argv,
-            const std::function<std::string(const std::exception&)>& describe) {
+int run_app(CLI::App& app, int argc, char** argv, const std::function<std::string(const std::exception&)>& describe) {
   auto verb = [&app] {
     return app.get_subcommands().empty() ? std::string() : " " + app.get_subcommands().front()->get_name();
   };

@@ -20,8 +20,7 @@ void describe_app(CLI::App& app);
 
 /// Parses argv and runs the verb. Returns the process exit code: 0 on success, 1 on bad input or a failed
 /// run (one line "sphaera <verb>: error: <describe(e)>" on stderr), 2 on a command-line usage error.
-int run_app(CLI::App& app, int argc, char** argv,
-            const std::function<std::string(const std::exception&)>& describe);
+int run_app(CLI::App& app, int argc, char** argv, const std::function<std::string(const std::exception&)>& describe);
 
 /// Adds `--threads N` to a verb and returns the variable it fills (0 = all cores).
 int& add_threads_option(CLI::App& verb);
@@ -31,9 +30,7 @@ int apply_omp_threads(int threads);
 /// Seconds since construction.
 class Stopwatch {
  public:
-  double seconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  }
+  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
 
  private:
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <ATen/ATen.h>
+#include <CLI/CLI.hpp>
 
 #include "sphaera/core/check.h"
 #include "sphaera/data_tools/alm_fits.h"
@@ -54,8 +54,8 @@ InputMap read_input_map(const std::string& path) {
   const auto missing = in.maps.isnan();
   const int64_t n_missing = missing.sum().item<int64_t>();
   if (n_missing > 0) in.maps.masked_fill_(missing, 0.0);
-  std::string what = path + ": HEALPix map, nside " + std::to_string(in.nside) + ", " +
-                     (in.nest ? "NESTED" : "RING") + ", " + plural(in.maps.size(0), "column", "columns");
+  std::string what = path + ": HEALPix map, nside " + std::to_string(in.nside) + ", " + (in.nest ? "NESTED" : "RING") +
+                     ", " + plural(in.maps.size(0), "column", "columns");
   if (n_missing > 0) what += ", " + plural(n_missing, "missing pixel", "missing pixels") + " set to 0 (as healpy)";
   report_step("read", what, clock.seconds());
   return in;
@@ -68,9 +68,9 @@ at::Tensor forward_sht(const InputMap& in, transforms::ShtOptions options, const
   const transforms::Sht sht(grid, options);
   const at::Tensor alm = sht.forward(in.maps);
   report_step(step,
-         "forward SHT of " + plural(in.maps.size(0), "map", "maps") + ", lmax " + std::to_string(sht.lmax()) +
-             ", iter " + std::to_string(sht.iterations()) + ", " + transforms::to_string(sht.mode()),
-         clock.seconds());
+              "forward SHT of " + plural(in.maps.size(0), "map", "maps") + ", lmax " + std::to_string(sht.lmax()) +
+                  ", iter " + std::to_string(sht.iterations()) + ", " + transforms::to_string(sht.mode()),
+              clock.seconds());
   return alm;
 }
 
@@ -83,21 +83,20 @@ at::Tensor inverse_sht(const at::Tensor& alm, int64_t nside, bool nest, const st
   const transforms::Sht sht(grid, options);
   const at::Tensor maps = sht.inverse(alm);
   report_step(step,
-         "inverse SHT of " + plural(alm.size(0), "component", "components") + ", lmax " +
-             std::to_string(sht.lmax()) + ", nside " + std::to_string(nside) + ", " +
-             transforms::to_string(sht.mode()),
-         clock.seconds());
+              "inverse SHT of " + plural(alm.size(0), "component", "components") + ", lmax " +
+                  std::to_string(sht.lmax()) + ", nside " + std::to_string(nside) + ", " +
+                  transforms::to_string(sht.mode()),
+              clock.seconds());
   return maps;
 }
 
 void write_alm_file(const std::string& path, const at::Tensor& alm, bool float32) {
   Stopwatch clock;
-  data_tools::write_alm(path, alm,
-                        float32 ? data_tools::AlmPrecision::kFloat32 : data_tools::AlmPrecision::kFloat64);
+  data_tools::write_alm(path, alm, float32 ? data_tools::AlmPrecision::kFloat32 : data_tools::AlmPrecision::kFloat64);
   report_step("wrote",
-         path + ": alm, lmax " + std::to_string(alm.size(-1) - 1) + ", " + plural(alm.size(0), "HDU", "HDUs") + ", " +
-             precision_name(float32),
-         clock.seconds());
+              path + ": alm, lmax " + std::to_string(alm.size(-1) - 1) + ", " + plural(alm.size(0), "HDU", "HDUs") +
+                  ", " + precision_name(float32),
+              clock.seconds());
 }
 
 // `maps` [C, npix] in the order `nest` names; a single column is written as a one-column map.
@@ -108,16 +107,17 @@ void write_map_file(const std::string& path, const at::Tensor& maps, bool single
       path, single ? maps[0] : maps, nest,
       float32 ? data_tools::MapPrecision::kFloat32 : data_tools::MapPrecision::kFloat64);
   report_step("wrote",
-         path + ": HEALPix map, nside " + std::to_string(nside) + ", " + (nest ? "NESTED" : "RING") + ", " +
-             plural(maps.size(0), "column", "columns") + ", " + precision_name(float32),
-         clock.seconds());
+              path + ": HEALPix map, nside " + std::to_string(nside) + ", " + (nest ? "NESTED" : "RING") + ", " +
+                  plural(maps.size(0), "column", "columns") + ", " + precision_name(float32),
+              clock.seconds());
 }
 
 at::Tensor read_alm_file(const std::string& path) {
   Stopwatch clock;
   const at::Tensor alm = data_tools::read_alm_all(path);
-  report_step("read", path + ": alm, lmax " + std::to_string(alm.size(-1) - 1) + ", " + plural(alm.size(0), "HDU", "HDUs"),
-         clock.seconds());
+  report_step("read",
+              path + ": alm, lmax " + std::to_string(alm.size(-1) - 1) + ", " + plural(alm.size(0), "HDU", "HDUs"),
+              clock.seconds());
   return alm;
 }
 
@@ -184,8 +184,7 @@ void run_rotate(const RotateArgs& a, int threads) {
 }
 
 void add_rotate(CLI::App& app) {
-  auto* verb =
-      app.add_subcommand("rotate", "Rotate a HEALPix map or alm by Euler angles (healpy.rotate_alm)");
+  auto* verb = app.add_subcommand("rotate", "Rotate a HEALPix map or alm by Euler angles (healpy.rotate_alm)");
   verb->group(kTransformVerbGroup);
   verb->footer(
       "The rotation is healpy.rotate_alm's (and HEALPix C++ rotate_alm's): active, ZYZ, R = Rz(phi) Ry(theta)\n"

@@ -175,8 +175,7 @@ void run_alm2map(const Alm2MapArgs& a, int threads) {
 
   Stopwatch read_clock;
   const data_tools::AlmArray file = data_tools::read_alm_all_array(a.in);
-  report_step("read",
-              a.in + ": alm, lmax " + std::to_string(file.lmax) + ", " + plural(file.components, "HDU", "HDUs"),
+  report_step("read", a.in + ": alm, lmax " + std::to_string(file.lmax) + ", " + plural(file.components, "HDU", "HDUs"),
               read_clock.seconds());
   SPHAERA_CHECK(a.lmax_given || file.lmax <= kMaxLmax, a.in, ": lmax ", file.lmax, " is beyond the supported ",
                 kMaxLmax, " (--lmax truncates)");

@@ -59,8 +59,8 @@ void phases(double phi0, int64_t mmax, double sign, std::vector<std::complex<dou
   out.resize(mmax + 1);
   const std::complex<double> step = std::polar(1.0, sign * phi0);
   for (int64_t m = 0; m <= mmax; ++m)
-    out[m] = m % 64 == 0 ? std::polar(1.0, sign * std::fmod(static_cast<double>(m) * phi0, 2.0 * M_PI))
-                         : out[m - 1] * step;
+    out[m] =
+        m % 64 == 0 ? std::polar(1.0, sign * std::fmod(static_cast<double>(m) * phi0, 2.0 * M_PI)) : out[m - 1] * step;
 }
 
 // Orders per tile of the transposition between the Legendre layout [m][ring][map] and the FFT layout
@@ -74,18 +74,21 @@ constexpr int64_t kMaxGroup = 16;
 
 RingFourier::RingFourier(std::vector<Ring> rings, std::shared_ptr<const int64_t> ring_order, int64_t mmax,
                          int64_t points, std::vector<double> ring_factor, std::vector<double> order_factor)
-    : rings_(std::move(rings)), ring_order_(std::move(ring_order)), mmax_(mmax), points_(points),
-      ring_factor_(std::move(ring_factor)), order_factor_(std::move(order_factor)) {
-  SPHAERA_CHECK(mmax_ >= 0 && static_cast<int64_t>(order_factor_.size()) == mmax_ + 1 &&
-                    ring_factor_.size() == rings_.size(),
-                "RingFourier: ", rings_.size(), " rings with ", ring_factor_.size(), " ring factors, mmax ", mmax_,
-                " with ", order_factor_.size(), " order factors");
+    : rings_(std::move(rings)),
+      ring_order_(std::move(ring_order)),
+      mmax_(mmax),
+      points_(points),
+      ring_factor_(std::move(ring_factor)),
+      order_factor_(std::move(order_factor)) {
+  SPHAERA_CHECK(
+      mmax_ >= 0 && static_cast<int64_t>(order_factor_.size()) == mmax_ + 1 && ring_factor_.size() == rings_.size(),
+      "RingFourier: ", rings_.size(), " rings with ", ring_factor_.size(), " ring factors, mmax ", mmax_, " with ",
+      order_factor_.size(), " order factors");
   int64_t total = 0;
   for (int64_t r = 0; r < static_cast<int64_t>(rings_.size()); ++r) {
     const Ring& ring = rings_[r];
-    SPHAERA_CHECK(ring.nphi >= 1 && ring.first >= 0 && ring.first + ring.nphi <= points_,
-                  "RingFourier: ring ", r, " (", ring.nphi, " points from ", ring.first, ") is outside the ", points_,
-                  " points");
+    SPHAERA_CHECK(ring.nphi >= 1 && ring.first >= 0 && ring.first + ring.nphi <= points_, "RingFourier: ring ", r, " (",
+                  ring.nphi, " points from ", ring.first, ") is outside the ", points_, " points");
     total += ring.nphi;
     if (!groups_.empty()) {
       Group& g = groups_.back();
@@ -137,6 +140,19 @@ std::vector<double> RingFourier::group_factors(const Group& g, double sign) cons
   return out;
 }
 
+RingFourier::Spectra RingFourier::spectra_of(const Group& g, int64_t n) const {
+  Spectra out;
+  for (int64_t i = 0; i < g.count; ++i) {
+    const int64_t nphi = rings_[g.first_ring + i].nphi;
+    out.nphi.push_back(nphi);
+    out.bins.push_back(nphi / 2 + 1);
+    out.offset.push_back(out.size);
+    out.size += n * 2 * (nphi / 2 + 1);
+    out.work = std::max(out.work, fft_[g.first_ring + i]->work_size() + nphi);
+  }
+  return out;
+}
+
 void RingFourier::analysis(const double* maps, double* F, int64_t n) const {
   const int64_t M = mmax_, R = rings(), V = points_;
   const int64_t* order = ring_order_.get();
@@ -144,17 +160,9 @@ void RingFourier::analysis(const double* maps, double* F, int64_t n) const {
 #pragma omp parallel for schedule(dynamic, 1) if (n * (V + (M + 1) * R) > 100000)
   for (int64_t gi = 0; gi < ngroups; ++gi) {
     const Group& g = groups_[gi];
-    // Spectra: ring i's bin k of map b at spectra + offset[i] + b * 2 bins + 2k.
-    std::vector<int64_t> offset(g.count), bins(g.count), nphi(g.count);
-    int64_t size = 0, work = 0;
-    for (int64_t i = 0; i < g.count; ++i) {
-      nphi[i] = rings_[g.first_ring + i].nphi;
-      bins[i] = nphi[i] / 2 + 1;
-      offset[i] = size;
-      size += n * 2 * bins[i];
-      work = std::max(work, fft_[g.first_ring + i]->work_size() + nphi[i]);
-    }
-    std::vector<double> spectra(size), scratch(work);
+    const Spectra layout = spectra_of(g, n);
+    const std::vector<int64_t>&offset = layout.offset, &bins = layout.bins, &nphi = layout.nphi;
+    std::vector<double> spectra(layout.size), scratch(layout.work);
     for (int64_t i = 0; i < g.count; ++i) {
       const Ring& ring = rings_[g.first_ring + i];
       const RealFft& fft = *fft_[g.first_ring + i];
@@ -199,17 +207,9 @@ void RingFourier::adjoint(const double* F, double* maps, int64_t n) const {
 #pragma omp parallel for schedule(dynamic, 1) if (n * (V + (M + 1) * R) > 100000)
   for (int64_t gi = 0; gi < ngroups; ++gi) {
     const Group& g = groups_[gi];
-    // Half spectra: ring i's bin k of map b at spectra + offset[i] + b * 2 bins + 2k.
-    std::vector<int64_t> offset(g.count), bins(g.count), nphi(g.count);
-    int64_t size = 0, work = 0;
-    for (int64_t i = 0; i < g.count; ++i) {
-      nphi[i] = rings_[g.first_ring + i].nphi;
-      bins[i] = nphi[i] / 2 + 1;
-      offset[i] = size;
-      size += n * 2 * bins[i];
-      work = std::max(work, fft_[g.first_ring + i]->work_size() + nphi[i]);
-    }
-    std::vector<double> spectra(size, 0.0), scratch(work);
+    const Spectra layout = spectra_of(g, n);
+    const std::vector<int64_t>&offset = layout.offset, &bins = layout.bins, &nphi = layout.nphi;
+    std::vector<double> spectra(layout.size, 0.0), scratch(layout.work);
     const std::vector<double> factor = group_factors(g, 1.0);
     // A transposition [m][ring][map] -> [map][ring][m], in tiles of kOrderTile orders.
     for (int64_t m0 = 0; m0 <= M; m0 += kOrderTile) {

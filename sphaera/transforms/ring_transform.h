@@ -64,6 +64,13 @@ class RingFourier {
     int64_t first_ring, count, first_point, length;
     std::vector<Run> runs;
   };
+  // The half spectra of a group's rings for n maps: ring i's bin k of map b at offset[i] + b·2·bins[i] + 2k
+  // of `size` doubles; `work`: the scratch its FFTs need (plus one ring of samples).
+  struct Spectra {
+    std::vector<int64_t> offset, bins, nphi;
+    int64_t size = 0, work = 0;
+  };
+  Spectra spectra_of(const Group& g, int64_t n) const;
   // e^{±imφ0} c_m w_r of a group's rings, as [count][mmax+1] (re, im) pairs.
   std::vector<double> group_factors(const Group& g, double sign) const;
 

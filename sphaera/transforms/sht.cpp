@@ -27,7 +27,9 @@ using detail::apply_linear;
 
 // ---- Legendre stage: coefficients as real [n, L+1, M+1, 2] ↔ ring Fourier coefficients [M+1, R, n, 2] ----
 
-AlmStrides user_strides(int64_t lmax, int64_t mmax) { return AlmStrides{2 * (mmax + 1), 2, 2 * (lmax + 1) * (mmax + 1)}; }
+AlmStrides user_strides(int64_t lmax, int64_t mmax) {
+  return AlmStrides{2 * (mmax + 1), 2, 2 * (lmax + 1) * (mmax + 1)};
+}
 
 at::Tensor legendre_analysis(const std::shared_ptr<const LegendrePlan>& plan, const at::Tensor& ring);
 
@@ -100,8 +102,8 @@ std::shared_ptr<const RingFourier> fourier_stage(const std::shared_ptr<const Rin
 
 // ---- shared Legendre plans ----
 
-std::shared_ptr<const LegendrePlan> shared_plan(const std::string& key, const std::vector<double>& theta,
-                                                int64_t lmax, bool precompute) {
+std::shared_ptr<const LegendrePlan> shared_plan(const std::string& key, const std::vector<double>& theta, int64_t lmax,
+                                                bool precompute) {
   static std::mutex mutex;
   static std::map<std::string, std::weak_ptr<const LegendrePlan>> cache;
   std::ostringstream full_key;
@@ -134,9 +136,12 @@ double dirichlet(int64_t K, double x) {
 
 std::string to_string(ShtMode mode) {
   switch (mode) {
-    case ShtMode::kPrecompute: return "precompute";
-    case ShtMode::kOnTheFly: return "on_the_fly";
-    default: return "auto";
+    case ShtMode::kPrecompute:
+      return "precompute";
+    case ShtMode::kOnTheFly:
+      return "on_the_fly";
+    default:
+      return "auto";
   }
 }
 
@@ -176,8 +181,7 @@ Sht::Sht(GridPtr grid, ShtOptions options) : grid_(std::move(grid)) {
                   ") refine HEALPix transforms only; the forward transform on ", grid_->key(), " is exact");
     iterations_ = 0;
   }
-  SPHAERA_CHECK(!options.ring_weights || healpix, "Sht: ring_weights exist for HEALPix only, not for ",
-                grid_->key());
+  SPHAERA_CHECK(!options.ring_weights || healpix, "Sht: ring_weights exist for HEALPix only, not for ", grid_->key());
   SPHAERA_CHECK(options.memory_budget >= 0, "Sht: memory_budget must be ≥ 0 bytes, got ", options.memory_budget);
 
   // Quadrature weight per ring.
@@ -189,8 +193,7 @@ Sht::Sht(GridPtr grid, ShtOptions options) : grid_(std::move(grid)) {
   // the torus step); the synthesis is the adjoint of an analysis that doubles m > 0.
   std::vector<double> ones_r(R, 1.0), ones_m(lmax_ + 1, 1.0), doubling(lmax_ + 1, 2.0);
   doubling[0] = 1.0;
-  analysis_stage_ =
-      fourier_stage(layout_, lmax_, grid_->size(), layout_->torus_forward ? ones_r : ring_weight, ones_m);
+  analysis_stage_ = fourier_stage(layout_, lmax_, grid_->size(), layout_->torus_forward ? ones_r : ring_weight, ones_m);
   synthesis_stage_ = fourier_stage(layout_, lmax_, grid_->size(), ones_r, doubling);
 
   // Legendre plans: the rings for synthesis; on McEwen–Wiaux, Gauss–Legendre nodes for analysis.
@@ -208,7 +211,8 @@ Sht::Sht(GridPtr grid, ShtOptions options) : grid_(std::move(grid)) {
   synthesis_plan_ = shared_plan(grid_->key(), theta, lmax_, precompute);
   analysis_plan_ = synthesis_plan_;
   if (layout_->torus_forward) {
-    analysis_plan_ = shared_plan("gauss_legendre_nodes(" + std::to_string(lmax_ + 1) + ")", gl_theta, lmax_, precompute);
+    analysis_plan_ =
+        shared_plan("gauss_legendre_nodes(" + std::to_string(lmax_ + 1) + ")", gl_theta, lmax_, precompute);
     // g(θ_q) = Σ_j T[q, j] g(θ_j): the ring profile of order m, a trigonometric polynomial of degree
     // ≤ L − 1 = lmax, extended to the torus by g(2π − θ) = (−1)^m g(θ) (2L − 1 equispaced samples), then
     // evaluated at the Gauss–Legendre nodes.
@@ -340,7 +344,8 @@ std::shared_ptr<const Sht> cached_sht(const GridPtr& grid, const ShtOptions& opt
 
 int64_t natural_lmax(const Grid& grid) {
   const auto layout = grid.rings();
-  SPHAERA_CHECK(layout != nullptr, "the grid ", grid.key(), " has no iso-latitude rings: no spherical harmonic transform");
+  SPHAERA_CHECK(layout != nullptr, "the grid ", grid.key(),
+                " has no iso-latitude rings: no spherical harmonic transform");
   if (layout->band_limit >= 0) return layout->band_limit;
   const int64_t nside = full_sky_healpix_nside(grid);
   SPHAERA_CHECK(nside > 0, "natural_lmax: no band limit known for ", grid.key());
