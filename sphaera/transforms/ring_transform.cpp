@@ -54,13 +54,10 @@ std::vector<double> healpix_ring_weights(int64_t nside, const std::string& healp
 
 namespace {
 
-// e^{±imφ0} for m = 0..M, re-anchored every 64 steps so that rounding does not accumulate.
-void phases(double phi0, int64_t mmax, double sign, std::vector<std::complex<double>>& out) {
-  out.resize(mmax + 1);
-  const std::complex<double> step = std::polar(1.0, sign * phi0);
-  for (int64_t m = 0; m <= mmax; ++m)
-    out[m] =
-        m % 64 == 0 ? std::polar(1.0, sign * std::fmod(static_cast<double>(m) * phi0, 2.0 * M_PI)) : out[m - 1] * step;
+// Scratch of the calling thread, reused from call to call: fresh large blocks would each cost page faults.
+std::vector<double>& thread_scratch(int which) {
+  thread_local std::vector<double> buffers[3];
+  return buffers[which];
 }
 
 // Orders per tile of the transposition between the Legendre layout [m][ring][map] and the FFT layout
@@ -124,20 +121,33 @@ RingFourier::RingFourier(std::vector<Ring> rings, std::shared_ptr<const int64_t>
 
 RingFourier::~RingFourier() = default;
 
-std::vector<double> RingFourier::group_factors(const Group& g, double sign) const {
+void RingFourier::group_factors(const Group& g, double sign, std::vector<double>& out) const {
   const int64_t M = mmax_;
-  std::vector<double> out(2 * g.count * (M + 1));
-  std::vector<std::complex<double>> phase;
+  out.resize(2 * g.count * (M + 1));
   for (int64_t i = 0; i < g.count; ++i) {
     const int64_t r = g.first_ring + i;
-    phases(rings_[r].phi0, M, sign, phase);
+    const double phi0 = rings_[r].phi0;
+    // e^{±imφ0}, by multiplication with e^{±iφ0}, re-anchored every 64 orders so that rounding does not
+    // accumulate (written out: std::complex's product checks for infinities, several times slower).
+    const double step_re = std::cos(phi0), step_im = sign * std::sin(phi0);
+    double re = 1.0, im = 0.0;
+    double* o = out.data() + 2 * i * (M + 1);
     for (int64_t m = 0; m <= M; ++m) {
+      if (phi0 == 0.0) {
+        re = 1.0, im = 0.0;
+      } else if (m % 64 == 0) {
+        const double angle = sign * std::fmod(static_cast<double>(m) * phi0, 2.0 * M_PI);
+        re = std::cos(angle), im = std::sin(angle);
+      } else {
+        const double next_re = re * step_re - im * step_im;
+        im = re * step_im + im * step_re;
+        re = next_re;
+      }
       const double scale = order_factor_[m] * ring_factor_[r];
-      out[2 * (i * (M + 1) + m)] = phase[m].real() * scale;
-      out[2 * (i * (M + 1) + m) + 1] = phase[m].imag() * scale;
+      o[2 * m] = re * scale;
+      o[2 * m + 1] = im * scale;
     }
   }
-  return out;
 }
 
 RingFourier::Spectra RingFourier::spectra_of(const Group& g, int64_t n) const {
@@ -162,7 +172,10 @@ void RingFourier::analysis(const double* maps, double* F, int64_t n) const {
     const Group& g = groups_[gi];
     const Spectra layout = spectra_of(g, n);
     const std::vector<int64_t>&offset = layout.offset, &bins = layout.bins, &nphi = layout.nphi;
-    std::vector<double> spectra(layout.size), scratch(layout.work);
+    std::vector<double>&spectra = thread_scratch(0), &scratch = thread_scratch(1), &factor = thread_scratch(2);
+    spectra.resize(layout.size);
+    scratch.resize(layout.work);
+    group_factors(g, -1.0, factor);
     for (int64_t i = 0; i < g.count; ++i) {
       const Ring& ring = rings_[g.first_ring + i];
       const RealFft& fft = *fft_[g.first_ring + i];
@@ -177,7 +190,6 @@ void RingFourier::analysis(const double* maps, double* F, int64_t n) const {
         fft.forward(in, spectra.data() + offset[i] + b * 2 * bins[i], scratch.data());
       }
     }
-    const std::vector<double> factor = group_factors(g, -1.0);
     // A transposition [map][ring][m] -> [m][ring][map], in tiles of kOrderTile orders.
     for (int64_t m0 = 0; m0 <= M; m0 += kOrderTile) {
       const int64_t m1 = std::min(M + 1, m0 + kOrderTile);
@@ -209,8 +221,10 @@ void RingFourier::adjoint(const double* F, double* maps, int64_t n) const {
     const Group& g = groups_[gi];
     const Spectra layout = spectra_of(g, n);
     const std::vector<int64_t>&offset = layout.offset, &bins = layout.bins, &nphi = layout.nphi;
-    std::vector<double> spectra(layout.size, 0.0), scratch(layout.work);
-    const std::vector<double> factor = group_factors(g, 1.0);
+    std::vector<double>&spectra = thread_scratch(0), &scratch = thread_scratch(1), &factor = thread_scratch(2);
+    spectra.assign(layout.size, 0.0);
+    scratch.resize(layout.work);
+    group_factors(g, 1.0, factor);
     // A transposition [m][ring][map] -> [map][ring][m], in tiles of kOrderTile orders.
     for (int64_t m0 = 0; m0 <= M; m0 += kOrderTile) {
       const int64_t m1 = std::min(M + 1, m0 + kOrderTile);

@@ -72,7 +72,7 @@ class RingFourier {
   };
   Spectra spectra_of(const Group& g, int64_t n) const;
   // e^{±imφ0} c_m w_r of a group's rings, as [count][mmax+1] (re, im) pairs.
-  std::vector<double> group_factors(const Group& g, double sign) const;
+  void group_factors(const Group& g, double sign, std::vector<double>& out) const;
 
   std::vector<Ring> rings_;
   std::shared_ptr<const int64_t> ring_order_;
