@@ -11,3 +11,8 @@ test -f "$work/prefix/include/sphaera/sphaera.h"
 cmake -S "$source_dir/consumer" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/build" >/dev/null
 "$work/build/consumer"
+# The installed command line: the transform verbs run in the executable itself, every other verb loads
+# libsphaera_train from ../lib (dlopen through the executable's RUNPATH).
+"$work/prefix/bin/sphaera" map2alm --help | grep -q -- "--lmax"
+"$work/prefix/bin/sphaera" --version | grep -q "sphaera 0.1.0"
+"$work/prefix/bin/sphaera" graph --nside 2 --k 8 | grep -q "vertices: 48"
