@@ -47,8 +47,8 @@ double real_inner(const at::Tensor& a, const at::Tensor& b) {
 // healpy's 1-D coefficient order (from the reference l, m arrays) → [L+1, L+1].
 at::Tensor from_healpy_order(const std::string& dir, const std::string& name, int64_t lmax) {
   const at::Tensor l = load_npy(dir + "/l.npy").to(at::kLong), m = load_npy(dir + "/m.npy").to(at::kLong);
-  const at::Tensor values =
-      at::complex(load_npy(dir + "/" + name + "_re.npy").to(at::kDouble), load_npy(dir + "/" + name + "_im.npy").to(at::kDouble));
+  const at::Tensor values = at::complex(load_npy(dir + "/" + name + "_re.npy").to(at::kDouble),
+                                        load_npy(dir + "/" + name + "_im.npy").to(at::kDouble));
   at::Tensor out = at::zeros({(lmax + 1) * (lmax + 1)}, at::kComplexDouble);
   out.index_put_({at::Tensor(l * (lmax + 1) + m)}, values);
   return out.view({lmax + 1, lmax + 1});
@@ -108,7 +108,8 @@ TEST(Legendre, EveryColumnCountMatchesOneMapAtATime) {
     const LegendrePlan plan(theta, lmax, lmax, precompute);
     for (int64_t ncols : {2, 4, 6, 8, 10, 14, 32}) {
       auto gen = at::make_generator<at::CPUGeneratorImpl>(100 + ncols);
-      const at::Tensor alm = at::randn({L, L, ncols}, gen, at::kDouble), ring = at::randn({L, R, ncols}, gen, at::kDouble);
+      const at::Tensor alm = at::randn({L, L, ncols}, gen, at::kDouble),
+                       ring = at::randn({L, R, ncols}, gen, at::kDouble);
       at::Tensor syn = at::empty({L, R, ncols}, at::kDouble), ana = at::empty({L, L, ncols}, at::kDouble);
       plan.synthesis(alm.data_ptr<double>(), LegendrePlan::packed(lmax, ncols), syn.data_ptr<double>(), ncols);
       plan.analysis(ring.data_ptr<double>(), ana.data_ptr<double>(), LegendrePlan::packed(lmax, ncols), ncols);
@@ -233,8 +234,8 @@ class HealpyReference : public ::testing::TestWithParam<std::pair<int64_t, int64
 
 TEST_P(HealpyReference, MatchesHealpyTo1e10) {
   const auto [nside, lmax] = GetParam();
-  const std::string dir = testing::test_data("healpy_sht/healpy_nside" + std::to_string(nside) + "_lmax" +
-                                             std::to_string(lmax));
+  const std::string dir =
+      testing::test_data("healpy_sht/healpy_nside" + std::to_string(nside) + "_lmax" + std::to_string(lmax));
   auto grid = std::make_shared<HealpixGrid>(nside);
   const at::Tensor map_ring = load_npy(dir + "/map.npy").to(at::kDouble);
   const at::Tensor map = map_ring.index_select(0, grid->nest_to_ring());  // NEST in memory
@@ -247,9 +248,13 @@ TEST_P(HealpyReference, MatchesHealpyTo1e10) {
       options.mode = mode;
       const Sht sht(grid, options);
       const std::string tag = "iter" + std::to_string(iter);
-      EXPECT_LT(relative_error(sht.inverse(alm_true), map), 1e-10) << "alm2map " << to_string(mode);
+      const double synthesis = relative_error(sht.inverse(alm_true), map);
+      EXPECT_LT(synthesis, 1e-10) << "alm2map " << to_string(mode);
       const at::Tensor alm = sht.forward(map);
-      EXPECT_LT(relative_error(alm, from_healpy_order(dir, "alm_" + tag, lmax)), 1e-10) << tag << " " << to_string(mode);
+      const double analysis = relative_error(alm, from_healpy_order(dir, "alm_" + tag, lmax));
+      EXPECT_LT(analysis, 1e-10) << tag << " " << to_string(mode);
+      std::printf("  healpy nside %lld lmax %lld %s %-10s: alm2map %.2e, map2alm %.2e\n", static_cast<long long>(nside),
+                  static_cast<long long>(lmax), tag.c_str(), to_string(mode).c_str(), synthesis, analysis);
       const at::Tensor roundtrip = load_npy(dir + "/map_roundtrip_" + tag + ".npy").to(at::kDouble);
       EXPECT_LT(relative_error(sht.inverse(alm), roundtrip.index_select(0, grid->nest_to_ring())), 1e-10) << tag;
     }
@@ -282,7 +287,10 @@ TEST(Sht, MatchesHealpixCxxWithAndWithoutRingWeights) {
     for (int m = 0; m <= lmax; ++m)
       for (int l = m; l <= lmax; ++l)
         expected.index_put_({l, m}, c10::complex<double>(peer(l, m).real(), peer(l, m).imag()));
-    EXPECT_LT(relative_error(ours, expected), 1e-10) << (weighted ? "ring weights" : "uniform");
+    const double error = relative_error(ours, expected);
+    EXPECT_LT(error, 1e-10) << (weighted ? "ring weights" : "uniform");
+    std::printf("  HEALPix C++ map2alm_iter (iter 2, %s): %.2e\n", weighted ? "ring weights" : "uniform weights",
+                error);
     // Ring weights change the result (so the option is really applied).
     if (weighted) {
       options.ring_weights = false;
@@ -303,7 +311,9 @@ TEST(Sht, MatchesHealpixCxxWithAndWithoutRingWeights) {
   for (int64_t i = 0; i < grid->size(); ++i) expected[i] = out[i];
   ShtOptions options;
   options.lmax = lmax;
-  EXPECT_LT(relative_error(Sht(grid, options).inverse(alm), expected.index_select(0, grid->nest_to_ring())), 1e-12);
+  const double error = relative_error(Sht(grid, options).inverse(alm), expected.index_select(0, grid->nest_to_ring()));
+  EXPECT_LT(error, 1e-12);
+  std::printf("  HEALPix C++ alm2map: %.2e\n", error);
 }
 
 // Grids for the adjoint tests: every kind, small.
@@ -319,7 +329,8 @@ TEST(Sht, DotProductTestForBothTransformsAndTheirAdjoints) {
     if (c.name == "healpix") options.lmax = 15;  // beyond 3·nside − 1 = 11: aliasing included
     const Sht sht(c.grid, options);
     const at::Tensor x = at::randn({2, c.grid->size()}, at::kDouble);
-    const at::Tensor y = random_alm(2, sht.lmax(), 5) + at::complex(at::zeros({1}, at::kDouble), at::randn({2, sht.lmax() + 1, 1}, at::kDouble));
+    const at::Tensor y = random_alm(2, sht.lmax(), 5) +
+                         at::complex(at::zeros({1}, at::kDouble), at::randn({2, sht.lmax() + 1, 1}, at::kDouble));
     // ⟨F x, y⟩ = ⟨x, F* y⟩ and ⟨F⁻¹ y, x⟩ = ⟨y, (F⁻¹)* x⟩, to rounding
     const double lhs1 = real_inner(sht.forward(x), y), rhs1 = real_inner(x, sht.forward_adjoint(y));
     EXPECT_NEAR(lhs1, rhs1, 1e-12 * (std::abs(lhs1) + 1)) << c.name;
@@ -379,11 +390,15 @@ TEST(Sht, BadInputGivesOneClearError) {
   high.lmax = 40;
   EXPECT_EQ(Sht(std::make_shared<HealpixGrid>(4), high).lmax(), 40);
   const Sht sht(gl);
-  EXPECT_NE(error_of([&] { sht.forward(at::zeros({3, 7}, at::kDouble)); }).find("maps must be [..., 231]"),
+  EXPECT_NE(error_of([&] {
+              sht.forward(at::zeros({3, 7}, at::kDouble));
+            }).find("maps must be [..., 231]"),
             std::string::npos);
   EXPECT_NE(error_of([&] { sht.forward(at::zeros({231}, at::kLong)); }).find("float32 or float64"), std::string::npos);
   EXPECT_NE(error_of([&] { sht.inverse(at::zeros({11, 11}, at::kDouble)); }).find("complex"), std::string::npos);
-  EXPECT_NE(error_of([&] { sht.inverse(at::zeros({11, 12}, at::kComplexDouble)); }).find("[..., 11, 11]"),
+  EXPECT_NE(error_of([&] {
+              sht.inverse(at::zeros({11, 12}, at::kComplexDouble));
+            }).find("[..., 11, 11]"),
             std::string::npos);
   ShtOptions iter;
   iter.iterations = 2;
