@@ -26,6 +26,7 @@ int run_cli(int argc, char** argv) {
   add_data_verb(app);
   add_graph_verb(app);
   add_plot_verb(app);
+  add_bench_verb(app);
   add_sht_verbs(app);
 
   return run_app(app, argc, argv, [](const std::exception& e) -> std::string {

@@ -18,6 +18,7 @@ int apply_threads(int threads);
 void add_graph_verb(CLI::App& app);
 void add_data_verb(CLI::App& app);
 void add_plot_verb(CLI::App& app);
+void add_bench_verb(CLI::App& app);
 /// map2alm, alm2map (verb_transforms.cpp), rotate (verb_sht.cpp).
 void add_sht_verbs(CLI::App& app);
 void add_train_verb(CLI::App& app);
