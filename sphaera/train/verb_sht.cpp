@@ -1,7 +1,6 @@
 // `sphaera rotate`: healpy.rotate_alm on FITS files that healpy reads and writes (maps in any ORDERING, alm as
 // healpy.write_alm), beside map2alm and alm2map (verb_transforms.cpp, which need no LibTorch; rotations do).
 // Everything is computed in float64; one summary line per step, with its time, goes to stderr.
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <memory>

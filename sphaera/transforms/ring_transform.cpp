@@ -2,11 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <complex>
-#include <cstring>
 #include <exception>
-#include <map>
-#include <mutex>
 
 #include <arr.h>
 #include <healpix_base.h>
