@@ -1,4 +1,4 @@
-// The `sphaera` command line. The transform verbs (map2alm, alm2map) need no LibTorch and run here; every
+// The `sphaera` command line. The verbs map2alm, alm2map and graph need no LibTorch and run here; every
 // other verb, and --help, is run by the full command line in libsphaera_train (sphaera/train/cli.cpp lists
 // them all), loaded on demand: loading LibTorch alone takes 0.6 s, longer than a small transform.
 #include <dlfcn.h>
@@ -9,7 +9,7 @@
 #include "sphaera/train/cli_base.h"
 
 int main(int argc, char** argv) {
-  if (argc >= 2 && sphaera::train::is_transform_verb(argv[1])) return sphaera::train::run_transform_cli(argc, argv);
+  if (argc >= 2 && sphaera::train::is_base_verb(argv[1])) return sphaera::train::run_base_cli(argc, argv);
 
   // Found through this executable's RUNPATH (the build tree, or ../lib once installed).
   void* library = dlopen(SPHAERA_TRAIN_LIBRARY, RTLD_NOW | RTLD_LOCAL);

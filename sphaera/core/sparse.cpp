@@ -323,4 +323,25 @@ at::Tensor spmm(const CsrMatrix& a, const at::Tensor& x) {
   return vector ? y.squeeze(1) : y;
 }
 
+CsrMatrix CsrMatrix::from_arrays(CsrArrays&& arrays) {
+  auto held = std::make_shared<CsrArrays>(std::move(arrays));
+  auto wrap = [&held](void* data, int64_t size, at::ScalarType type) {
+    if (size == 0) return at::empty({0}, type);
+    return at::from_blob(
+        data, {size}, [held](void*) {}, at::TensorOptions().dtype(type));
+  };
+  const int64_t nnz = held->nnz();
+  return CsrMatrix(held->rows, held->cols, wrap(held->row_ptr.data(), held->rows + 1, at::kLong),
+                   wrap(held->col.data(), nnz, at::kInt), wrap(held->val.data(), nnz, at::kDouble));
+}
+
+CsrView CsrMatrix::view() const {
+  SPHAERA_CHECK(row_ptr_.defined(), "CsrMatrix::view: empty (default-constructed) matrix");
+  SPHAERA_CHECK(values_.device().is_cpu() && values_.scalar_type() == at::kDouble && row_ptr_.is_contiguous() &&
+                    col_index_.is_contiguous() && values_.is_contiguous(),
+                "CsrMatrix::view: needs contiguous float64 arrays on the CPU, got ", values_.scalar_type(), " on ",
+                values_.device(), " (use .to(kCPU, kDouble))");
+  return {rows_, cols_, row_ptr_.data_ptr<int64_t>(), col_index_.data_ptr<int32_t>(), values_.data_ptr<double>()};
+}
+
 }  // namespace sphaera::core

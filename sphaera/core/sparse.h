@@ -9,6 +9,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "sphaera/core/csr_arrays.h"
+
 namespace sphaera::core {
 
 class CsrMatrix {
@@ -24,6 +26,8 @@ class CsrMatrix {
   static CsrMatrix from_dense(const at::Tensor& dense);
   /// The identity of size n.
   static CsrMatrix identity(int64_t n, at::TensorOptions options);
+  /// Takes plain CSR arrays (float64, CPU) without copying: the tensors share ownership of the buffers.
+  static CsrMatrix from_arrays(CsrArrays&& arrays);
 
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
@@ -49,6 +53,9 @@ class CsrMatrix {
   at::Tensor diagonal() const;
   /// Memory held by the three arrays, in bytes.
   int64_t storage_bytes() const;
+  /// The arrays as plain pointers; the matrix must be float64 on the CPU with contiguous arrays (throws
+  /// InvalidArgument otherwise) and outlive the view.
+  CsrView view() const;
 
  private:
   struct TransposeCache;

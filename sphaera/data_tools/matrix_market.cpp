@@ -11,8 +11,6 @@
 #include <sstream>
 #include <vector>
 
-#include <ATen/ATen.h>
-
 #include "sphaera/core/check.h"
 #include "sphaera/data_tools/atomic_file.h"
 
@@ -41,18 +39,15 @@ inline char* format_entry(char* p, int64_t row, int64_t col, double value) {
 
 }  // namespace
 
-void write_matrix_market(const std::string& path, const core::CsrMatrix& matrix, const MatrixMarketOptions& options) {
-  SPHAERA_CHECK(matrix.row_ptr().defined(), path, ": cannot write an empty (default-constructed) matrix");
+void write_matrix_market(const std::string& path, const core::CsrView& matrix, const MatrixMarketOptions& options) {
+  SPHAERA_CHECK(matrix.row_ptr != nullptr, path, ": cannot write an empty (default-constructed) matrix");
   const bool symmetric = options.symmetry == MatrixMarketSymmetry::kSymmetric;
-  SPHAERA_CHECK(!symmetric || matrix.rows() == matrix.cols(), path, ": a symmetric Matrix Market file needs a square "
-                "matrix, got [", matrix.rows(), ", ", matrix.cols(), "]");
-  const auto rp_t = matrix.row_ptr().to(at::kCPU).contiguous();
-  const auto col_t = matrix.col_index().to(at::kCPU).contiguous();
-  const auto val_t = matrix.values().to(at::kCPU, at::kDouble).contiguous();
-  const int64_t* rp = rp_t.data_ptr<int64_t>();
-  const int32_t* col = col_t.data_ptr<int32_t>();
-  const double* val = val_t.data_ptr<double>();
-  const int64_t rows = matrix.rows();
+  SPHAERA_CHECK(!symmetric || matrix.rows == matrix.cols, path, ": a symmetric Matrix Market file needs a square "
+                "matrix, got [", matrix.rows, ", ", matrix.cols, "]");
+  const int64_t* rp = matrix.row_ptr;
+  const int32_t* col = matrix.col;
+  const double* val = matrix.val;
+  const int64_t rows = matrix.rows;
 
   int64_t entries = matrix.nnz();
   if (symmetric) {
@@ -75,7 +70,7 @@ void write_matrix_market(const std::string& path, const core::CsrMatrix& matrix,
     header << "%%MatrixMarket matrix coordinate real " << (symmetric ? "symmetric" : "general") << "\n";
     std::istringstream comment(options.comment);
     for (std::string line; std::getline(comment, line);) header << "%" << (line.empty() ? "" : " ") << line << "\n";
-    header << rows << " " << matrix.cols() << " " << entries << "\n";
+    header << rows << " " << matrix.cols << " " << entries << "\n";
     const std::string h = header.str();
     write(h.data(), h.size());
   }

@@ -15,7 +15,6 @@ int run_cli(int argc, char** argv);
 int apply_threads(int threads);
 
 // One function per verb (verb_<name>.cpp).
-void add_graph_verb(CLI::App& app);
 void add_data_verb(CLI::App& app);
 void add_plot_verb(CLI::App& app);
 void add_bench_verb(CLI::App& app);

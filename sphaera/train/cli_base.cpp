@@ -78,9 +78,12 @@ std::string plural(int64_t n, const std::string& one, const std::string& many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
-int run_transform_cli(int argc, char** argv) {
+bool is_base_verb(const std::string& verb) { return verb == "map2alm" || verb == "alm2map" || verb == "graph"; }
+
+int run_base_cli(int argc, char** argv) {
   CLI::App app;
   describe_app(app);
+  add_graph_verb(app);
   add_transform_verbs(app);
   return run_app(app, argc, argv, [](const std::exception& e) { return std::string(e.what()); });
 }

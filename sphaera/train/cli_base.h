@@ -1,8 +1,8 @@
 #pragma once
 /// The torch-free part of the `sphaera` command line: what every verb shares (the --threads option, the
 /// handling of errors and exit codes, one timed summary line per step) and the verbs that need no LibTorch
-/// (map2alm, alm2map: verb_transforms.cpp). The `sphaera` executable runs those verbs itself and loads the
-/// full command line (cli.h, in libsphaera_train) for every other.
+/// (map2alm, alm2map: verb_transforms.cpp; graph: verb_graph.cpp). The `sphaera` executable runs those verbs
+/// itself and loads the full command line (cli.h, in libsphaera_train) for every other.
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -45,9 +45,11 @@ std::string plural(int64_t n, const std::string& one, const std::string& many);
 inline const char* kTransformVerbGroup = "Spherical harmonic transforms (healpy-compatible FITS files)";
 /// map2alm and alm2map (verb_transforms.cpp).
 void add_transform_verbs(CLI::App& app);
-/// Whether `verb` is one of add_transform_verbs' (the executable runs those without LibTorch).
-bool is_transform_verb(const std::string& verb);
-/// The command line of the transform verbs alone, as run_cli would run them.
-int run_transform_cli(int argc, char** argv);
+/// graph (verb_graph.cpp).
+void add_graph_verb(CLI::App& app);
+/// Whether `verb` needs no LibTorch (map2alm, alm2map, graph): the executable runs those itself.
+bool is_base_verb(const std::string& verb);
+/// The command line of the torch-free verbs alone, as run_cli would run them.
+int run_base_cli(int argc, char** argv);
 
 }  // namespace sphaera::train

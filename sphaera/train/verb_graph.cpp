@@ -1,5 +1,6 @@
 // `sphaera graph`: build a DeepSphere graph Laplacian on a HEALPix grid, report its size, time and memory, and
-// optionally export it (Matrix Market) and bound its largest eigenvalue.
+// optionally export it (Matrix Market) and bound its largest eigenvalue. Torch-free (graph_csr.h): the
+// `sphaera` executable runs it without loading LibTorch.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -11,11 +12,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "sphaera/core/buffer.h"
 #include "sphaera/core/check.h"
 #include "sphaera/data_tools/matrix_market.h"
-#include "sphaera/train/cli.h"
-#include "sphaera/transforms/graph.h"
-#include "sphaera/transforms/healpix_grid.h"
+#include "sphaera/train/cli_base.h"
+#include "sphaera/transforms/graph_csr.h"
+#include "sphaera/transforms/healpix_nest.h"
 
 namespace sphaera::train {
 
@@ -50,7 +52,7 @@ double peak_rss_bytes() {
 }
 
 void run_graph(const GraphArgs& a, int threads) {
-  apply_threads(threads);
+  apply_omp_threads(threads);
   transforms::check_nside(a.nside, "--nside");
   transforms::GraphOptions options;
   options.construction = transforms::parse_graph_construction(a.construction);
@@ -69,25 +71,35 @@ void run_graph(const GraphArgs& a, int threads) {
   }
   if (!a.laplacian.empty()) options.laplacian = transforms::parse_laplacian_kind(a.laplacian);
 
-  transforms::HealpixGrid grid(a.nside);
-  std::cerr << "building the " << options.key() << " graph on " << grid.key() << "...\n";
+  const std::string grid = "healpix(nside=" + std::to_string(a.nside) + ",nest)";
+  std::cerr << "building the " << options.key() << " graph on " << grid << "...\n";
   const auto start = std::chrono::steady_clock::now();
-  const core::CsrMatrix l = transforms::graph_laplacian(grid, options);
+  const int64_t n = 12 * a.nside * a.nside;
+  core::Buffer<double> xyz(3 * n);
+  transforms::healpix_nest_directions(a.nside, nullptr, n, xyz.data());
+  transforms::SpherePoints points;
+  points.xyz = xyz.data();
+  points.n = n;
+  points.healpix_nside = a.nside;
+  const core::CsrArrays l = transforms::graph_matrix(
+      points, options,
+      options.laplacian_kind() == transforms::LaplacianKind::kNormalized ? transforms::GraphMatrix::kNormalized
+                                                                          : transforms::GraphMatrix::kCombinatorial);
   const double build_seconds = seconds_since(start);
+  const double storage = static_cast<double>((l.rows + 1) * sizeof(int64_t) + l.nnz() * (sizeof(int32_t) + sizeof(double)));
 
-  std::printf("graph: %s on %s, Laplacian not rescaled, NEST order\n", options.key().c_str(), grid.key().c_str());
-  std::printf("vertices: %lld\n", static_cast<long long>(l.rows()));
+  std::printf("graph: %s on %s, Laplacian not rescaled, NEST order\n", options.key().c_str(), grid.c_str());
+  std::printf("vertices: %lld\n", static_cast<long long>(l.rows));
   std::printf("non-zeros: %lld (%.2f per row, diagonal included)\n", static_cast<long long>(l.nnz()),
-              static_cast<double>(l.nnz()) / static_cast<double>(l.rows()));
-  std::printf("types: int64 row pointers, int32 column indices, float64 values (%s)\n",
-              gigabytes(static_cast<double>(l.storage_bytes())).c_str());
+              static_cast<double>(l.nnz()) / static_cast<double>(l.rows));
+  std::printf("types: int64 row pointers, int32 column indices, float64 values (%s)\n", gigabytes(storage).c_str());
   std::printf("build time: %.3f s\n", build_seconds);
   std::printf("peak memory: %s (maximum resident set)\n", gigabytes(peak_rss_bytes()).c_str());
   std::fflush(stdout);
 
   if (a.lmax) {
     const auto t = std::chrono::steady_clock::now();
-    const double bound = transforms::largest_eigenvalue_bound(l);
+    const double bound = transforms::largest_eigenvalue_bound(l.view());
     std::printf("lmax bound: %.17g (%.3f s; Lanczos, deterministic, within 1%% above the largest eigenvalue)\n",
                 bound, seconds_since(t));
     std::fflush(stdout);
@@ -98,10 +110,10 @@ void run_graph(const GraphArgs& a, int threads) {
     data_tools::MatrixMarketOptions mm;
     mm.symmetry = a.symmetric ? data_tools::MatrixMarketSymmetry::kSymmetric : data_tools::MatrixMarketSymmetry::kGeneral;
     std::ostringstream comment;
-    comment << "sphaera graph: " << options.key() << " Laplacian on " << grid.key()
+    comment << "sphaera graph: " << options.key() << " Laplacian on " << grid
             << " (NEST order, not rescaled)";
     mm.comment = comment.str();
-    data_tools::write_matrix_market(a.out, l, mm);
+    data_tools::write_matrix_market(a.out, l.view(), mm);
     std::error_code ec;
     const auto size = std::filesystem::file_size(a.out, ec);
     std::printf("wrote: %s (%s, %.3f s)\n", a.out.c_str(), gigabytes(ec ? 0.0 : static_cast<double>(size)).c_str(),

@@ -241,6 +241,4 @@ void add_transform_verbs(CLI::App& app) {
   add_alm2map(app);
 }
 
-bool is_transform_verb(const std::string& verb) { return verb == "map2alm" || verb == "alm2map"; }
-
 }  // namespace sphaera::train

@@ -22,36 +22,10 @@
 #include <c10/core/ScalarType.h>
 
 #include "sphaera/core/sparse.h"
+#include "sphaera/transforms/graph_csr.h"
 #include "sphaera/transforms/grid.h"
 
 namespace sphaera::transforms {
-
-/// V1: Perraudin et al. 2019 (8 HEALPix neighbours, normalized Laplacian, rescaled by 1.5/(1.02 λmax)).
-/// V2: Defferrard et al. 2020 (k nearest neighbours, published kernel widths, combinatorial Laplacian).
-enum class GraphConstruction { kV1, kV2 };
-enum class LaplacianKind { kCombinatorial, kNormalized };
-
-struct GraphOptions {
-  GraphConstruction construction = GraphConstruction::kV2;
-  /// Neighbours per vertex for V2: 8, 20, 40 or 60 (the published kernel widths exist for these; any k ≥ 1
-  /// with an explicit kernel_width). Ignored by V1.
-  int k = 8;
-  /// Default: normalized for V1, combinatorial for V2.
-  std::optional<LaplacianKind> laplacian;
-  /// Kernel width σ for V2; default from the published table (HEALPix grids only: other grids must set it).
-  std::optional<double> kernel_width;
-
-  LaplacianKind laplacian_kind() const;
-  /// e.g. "v2,k=8,combinatorial" or "v2,k=8,combinatorial,sigma=0.0123" or "v1,normalized": part of cache keys.
-  std::string key() const;
-};
-
-GraphConstruction parse_graph_construction(const std::string& text);  ///< "v1" | "v2"
-LaplacianKind parse_laplacian_kind(const std::string& text);           ///< "combinatorial" | "normalized"
-
-/// The published V2 kernel width σ for (nside, k) (CONVENTIONS.md table; nside ≤ 16: σ(32)·32/nside; beyond
-/// the table: halved per doubling of nside); throws InvalidArgument listing the valid k when there is none.
-double v2_kernel_width(int64_t nside, int k);
 
 /// Weighted adjacency W (symmetric, no diagonal stored) of the chosen construction on `grid`.
 /// V1 needs a HealpixGrid. Throws InvalidArgument on bad options (k < 1, unknown kernel width, ...).
@@ -63,14 +37,10 @@ core::CsrMatrix laplacian(const core::CsrMatrix& w, LaplacianKind kind);
 
 /// The Laplacian of the chosen construction on `grid` (options.laplacian_kind()), built directly without
 /// materialising W: same result as laplacian(adjacency(grid, options), kind), half the peak memory.
-/// Rows are built in parallel straight into CSR. Measured on 2 cores, nside 1024, k = 20 (266M non-zeros):
-/// 6 s of CPU (2 s of it the k-NN search), 3.9 GB peak; nside 256: 0.3 s.
+/// Rows are built in parallel straight into CSR (graph_csr.h's graph_matrix, wrapped without copying).
 core::CsrMatrix graph_laplacian(const Grid& grid, const GraphOptions& options);
 
-/// Deterministic upper bound of the largest eigenvalue of a symmetric matrix, at most 1% above it:
-/// Lanczos from a fixed pseudo-random start vector (full reorthogonalisation up to 200k rows),
-/// run until the residual norm of the top Ritz pair is below 2·10⁻³ of it; returns the top Ritz value plus
-/// that residual norm, capped by the Gershgorin bound. Bit-identical whatever the thread count.
+/// graph_csr.h's bound, for a matrix on any device and dtype (computed in float64 on the CPU).
 double largest_eigenvalue_bound(const core::CsrMatrix& symmetric);
 
 /// V2: 2 L / λ − I. V1: (1.5 / (1.02 λ)) L − I. λ is `lmax` as given.

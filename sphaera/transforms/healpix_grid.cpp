@@ -34,11 +34,6 @@ bool is_power_of_two(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
 
 }  // namespace
 
-void check_nside(int64_t nside, const std::string& what) {
-  SPHAERA_CHECK(is_power_of_two(nside) && nside <= 8192, what,
-                ": HEALPix nside must be a power of two between 1 and 8192, got ", nside);
-}
-
 HealpixGrid::HealpixGrid(int64_t nside) : nside_(nside), size_(0) {
   check_nside(nside);
   size_ = npix_full_sky();
@@ -96,16 +91,8 @@ at::Tensor HealpixGrid::directions() const {
   std::call_once(lazy_->directions_once, [this] {
     const int64_t n = size();
     auto out = at::empty({n, 3}, at::kDouble);
-    double* d = out.data_ptr<double>();
-    const int64_t* pix = is_full_sky() ? nullptr : nest_pixels_.data_ptr<int64_t>();
-    const auto base = nest_base(nside_);
-#pragma omp parallel for schedule(static) if (n > 20000)
-    for (int64_t i = 0; i < n; ++i) {
-      const vec3 v = base.pix2vec(pix != nullptr ? pix[i] : i);
-      d[3 * i] = v.x;
-      d[3 * i + 1] = v.y;
-      d[3 * i + 2] = v.z;
-    }
+    healpix_nest_directions(nside_, is_full_sky() ? nullptr : nest_pixels_.data_ptr<int64_t>(), n,
+                            out.data_ptr<double>());
     lazy_->directions = out;
   });
   return lazy_->directions;

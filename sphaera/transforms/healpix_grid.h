@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "sphaera/transforms/grid.h"
+#include "sphaera/transforms/healpix_nest.h"  // check_nside
 
 namespace sphaera::transforms {
 
@@ -66,9 +67,6 @@ class HealpixGrid : public Grid {
   int64_t patch_index_ = -1;
   std::shared_ptr<Lazy> lazy_;
 };
-
-/// Checks that nside is a power of two in [1, 8192]; `what` names the setting in the error message.
-void check_nside(int64_t nside, const std::string& what = "nside");
 
 /// The full-sky HEALPix sampling with maps stored in RING order, as most HEALPix FITS files hold them: a
 /// transform of such a map needs no reordering. It offers what the spherical harmonic transform needs (rings,

@@ -1,0 +1,1292 @@
+#include "sphaera/transforms/knn_search.h"
+
+#include <omp.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <chrono>
+#include <cstdio>
+
+#include <healpix_base.h>
+
+#include "sphaera/core/check.h"
+#include "sphaera/transforms/fast_math.h"
+
+namespace sphaera::transforms {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// ---- NEST bit tricks (x bits at even positions, y bits at odd ones, as HEALPix) ------------------------------
+
+inline uint64_t spread_bits(uint64_t v) {
+  v &= 0xffffffffull;
+  v = (v | (v << 16)) & 0x0000ffff0000ffffull;
+  v = (v | (v << 8)) & 0x00ff00ff00ff00ffull;
+  v = (v | (v << 4)) & 0x0f0f0f0f0f0f0f0full;
+  v = (v | (v << 2)) & 0x3333333333333333ull;
+  v = (v | (v << 1)) & 0x5555555555555555ull;
+  return v;
+}
+
+inline uint64_t compress_bits(uint64_t v) {
+  v &= 0x5555555555555555ull;
+  v = (v | (v >> 1)) & 0x3333333333333333ull;
+  v = (v | (v >> 2)) & 0x0f0f0f0f0f0f0f0full;
+  v = (v | (v >> 4)) & 0x00ff00ff00ff00ffull;
+  v = (v | (v >> 8)) & 0x0000ffff0000ffffull;
+  v = (v | (v >> 16)) & 0x00000000ffffffffull;
+  return v;
+}
+
+// ---- buckets: the points grouped by the HEALPix pixel (at a coarse level) that contains them -------------------
+
+struct Buckets {
+  int64_t nside = 1;             // bucket level
+  std::vector<int64_t> start;    // [12 nside² + 1]: bucket b holds sorted positions [start[b], start[b+1])
+  std::vector<int32_t> order;    // sorted position -> point index (empty: identity)
+  std::vector<double> centres;   // [12 nside² · 3] unit vectors of the bucket centres
+  double radius = 0;             // bound of the angle between a bucket's centre and any point of it
+};
+
+void compute_centres(Buckets& b) {
+  const T_Healpix_Base<int64> base(b.nside, NEST, SET_NSIDE);
+  const int64_t nb = 12 * b.nside * b.nside;
+  b.centres.resize(3 * nb);
+  double* c = b.centres.data();
+#pragma omp parallel for schedule(static) if (nb > 20000)
+  for (int64_t q = 0; q < nb; ++q) {
+    const vec3 v = base.pix2vec(q);
+    c[3 * q] = v.x;
+    c[3 * q + 1] = v.y;
+    c[3 * q + 2] = v.z;
+  }
+  // max_pixrad is the largest centre-to-corner angle. HEALPix pixel edges are not great circles, but sampling
+  // them densely never exceeds it (nside 1 to 1024); 1% of margin on top.
+  b.radius = base.max_pixrad() * 1.01 + 1e-12;
+}
+
+// Rings of buckets around one bucket: ring r = buckets at 8-neighbour (Chebyshev) distance r.
+class RingWalker {
+ public:
+  explicit RingWalker(int64_t nside) : base_(nside, NEST, SET_NSIDE), nside_(nside) {}
+
+  // Fills `list` with rings 0..rmax (ring r in [ring_start[r], ring_start[r+1])). A ring may be empty when the
+  // sphere is exhausted.
+  void rings(int64_t bucket, int rmax, std::vector<int64_t>& list, std::vector<int64_t>& ring_start) const {
+    list.clear();
+    ring_start.assign(1, 0);
+    const int64_t npface = nside_ * nside_;
+    const int64_t face = bucket / npface;
+    const int64_t local = bucket % npface;
+    const int64_t x = static_cast<int64_t>(compress_bits(static_cast<uint64_t>(local)));
+    const int64_t y = static_cast<int64_t>(compress_bits(static_cast<uint64_t>(local) >> 1));
+    if (x - rmax >= 0 && y - rmax >= 0 && x + rmax < nside_ && y + rmax < nside_) {
+      // Inside one base face: square rings in (x, y).
+      const int64_t off = face * npface;
+      auto at = [&](int64_t ix, int64_t iy) {
+        return off + static_cast<int64_t>(spread_bits(static_cast<uint64_t>(ix)) |
+                                          (spread_bits(static_cast<uint64_t>(iy)) << 1));
+      };
+      list.push_back(bucket);
+      ring_start.push_back(1);
+      for (int r = 1; r <= rmax; ++r) {
+        for (int64_t d = -r; d < r; ++d) {
+          list.push_back(at(x + d, y - r));
+          list.push_back(at(x + r, y + d));
+          list.push_back(at(x - d, y + r));
+          list.push_back(at(x - r, y - d));
+        }
+        ring_start.push_back(static_cast<int64_t>(list.size()));
+      }
+      return;
+    }
+    // Near face edges: breadth-first search through HEALPix neighbours.
+    list.push_back(bucket);
+    ring_start.push_back(1);
+    fix_arr<int64, 8> nb;
+    for (int r = 1; r <= rmax; ++r) {
+      const int64_t begin = ring_start[r - 1];
+      const int64_t end = ring_start[r];
+      for (int64_t i = begin; i < end; ++i) {
+        base_.neighbors(list[i], nb);
+        for (int j = 0; j < 8; ++j) {
+          const int64_t q = nb[j];
+          if (q < 0) continue;
+          // Only the last two rings can hold q already.
+          const int64_t from = r >= 2 ? ring_start[r - 2] : 0;
+          bool seen = false;
+          for (int64_t t = from; t < static_cast<int64_t>(list.size()); ++t) {
+            if (list[t] == q) {
+              seen = true;
+              break;
+            }
+          }
+          if (!seen) list.push_back(q);
+        }
+      }
+      ring_start.push_back(static_cast<int64_t>(list.size()));
+    }
+  }
+
+ private:
+  T_Healpix_Base<int64> base_;
+  int64_t nside_;
+};
+
+struct Candidate {
+  double d2;
+  int32_t id;
+};
+
+struct KeyLess {
+  bool operator()(const Candidate& a, const Candidate& b) const { return a.d2 < b.d2 || (a.d2 == b.d2 && a.id < b.id); }
+};
+constexpr KeyLess key_less{};
+
+// ---- the scan kernel: squared distances from the query to a run of candidates, keeping those below t ----------
+//
+// Appends (d², index) of the candidates [b, e) with d² < t and index ≠ self to (kd, kid) in candidate order and
+// returns the new count. d² is computed exactly as chord2() (no fused multiply-add), so that every path sees
+// the same doubles.
+
+using ScanFn = int64_t (*)(double px, double py, double pz, double t, int32_t self, const double* cx,
+                           const double* cy, const double* cz, const int32_t* cid, int64_t b, int64_t e, double* kd,
+                           int32_t* kid, int64_t count);
+
+int64_t scan_generic(double px, double py, double pz, double t, int32_t self, const double* cx, const double* cy,
+                     const double* cz, const int32_t* cid, int64_t b, int64_t e, double* kd, int32_t* kid,
+                     int64_t count) {
+  for (int64_t j = b; j < e; ++j) {  // branch-free compaction
+    const double dx = px - cx[j];
+    const double dy = py - cy[j];
+    const double dz = pz - cz[j];
+    const double d2 = (dx * dx + dy * dy) + dz * dz;
+    kd[count] = d2;
+    kid[count] = cid[j];
+    count += static_cast<int64_t>((d2 < t) & (cid[j] != self));
+  }
+  return count;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SPHAERA_HAVE_AVX512_SCAN 1
+// AVX-512: 8 candidates per step, compress-stores of the kept ones. The additions use explicit rounding
+// (vaddpd {rn-sae}), which the compiler cannot fuse with the products: the same doubles as scan_generic.
+__attribute__((target("avx512f,avx512vl"))) int64_t scan_avx512(double px, double py, double pz, double t,
+                                                                  int32_t self, const double* cx, const double* cy,
+                                                                  const double* cz, const int32_t* cid, int64_t b,
+                                                                  int64_t e, double* kd, int32_t* kid,
+                                                                  int64_t count) {
+  const __m512d vx = _mm512_set1_pd(px), vy = _mm512_set1_pd(py), vz = _mm512_set1_pd(pz);
+  const __m512d vt = _mm512_set1_pd(t);
+  const __m256i vself = _mm256_set1_epi32(self);
+  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  for (int64_t j = b; j < e; j += 8) {
+    const __mmask8 lanes = e - j >= 8 ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << (e - j)) - 1);
+    const __m512d dx = _mm512_sub_pd(vx, _mm512_maskz_loadu_pd(lanes, cx + j));
+    const __m512d dy = _mm512_sub_pd(vy, _mm512_maskz_loadu_pd(lanes, cy + j));
+    const __m512d dz = _mm512_sub_pd(vz, _mm512_maskz_loadu_pd(lanes, cz + j));
+    const __m512d xy = _mm512_maskz_add_round_pd(0xff, _mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy), kRound);
+    const __m512d d2 = _mm512_maskz_add_round_pd(0xff, xy, _mm512_mul_pd(dz, dz), kRound);
+    const __m256i ids = _mm256_maskz_loadu_epi32(lanes, cid + j);
+    const __mmask8 keep = _mm512_mask_cmp_pd_mask(lanes, d2, vt, _CMP_LT_OQ) &
+                          _mm256_mask_cmpneq_epi32_mask(lanes, ids, vself);
+    _mm512_mask_compressstoreu_pd(kd + count, keep, d2);
+    _mm256_mask_compressstoreu_epi32(kid + count, keep, ids);
+    count += __builtin_popcount(keep);
+  }
+  return count;
+}
+#endif
+
+ScanFn pick_scan() {
+#ifdef SPHAERA_HAVE_AVX512_SCAN
+  if (std::getenv("SPHAERA_NO_AVX512") == nullptr && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512vl")) {
+    return scan_avx512;
+  }
+#endif
+  return scan_generic;
+}
+
+// Per-thread scratch space of the search: the candidates of one bucket (points of rings 0..r, as SoA, grouped
+// by bucket in increasing bucket order so that positions increase), their buckets' centres, and the centres
+// of ring r + 1.
+struct Scratch {
+  int64_t bucket = -1;
+  int rings = -1;
+  std::vector<int64_t> list;
+  std::vector<int64_t> ring_start;
+  std::vector<double> cx, cy, cz;
+  std::vector<int32_t> cid;
+  std::vector<double> qx, qy, qz, qd;  // centres of the candidate buckets, and their distance to the query
+  std::vector<int64_t> run;            // candidate bucket t holds candidates [run[t], run[t + 1])
+  std::vector<double> ox, oy, oz;      // centres of the buckets of ring r + 1
+  std::vector<double> kd, select;  // kept candidates: squared distances and indices, in candidate order
+  std::vector<int32_t> kid, ties;
+};
+
+class Searcher {
+ public:
+  Searcher(const double* xyz, int64_t n, int k, const Buckets& buckets, int first_rings)
+      : xyz_(xyz), n_(n), k_(k), b_(buckets), walker_(buckets.nside), first_rings_(first_rings), scan_(pick_scan()) {
+    // Chord of the bucket radius: |p − b| ≥ |p − c_Q| − rho for every point b of bucket Q (triangle inequality
+    // in R³, chords being Euclidean distances).
+    rho_ = 2.0 * std::sin(0.5 * b_.radius) * (1 + 1e-12) + 1e-15;
+  }
+
+  // Gathers the points of rings 0..r around `bucket` (candidates) and the centres of ring r + 1.
+  void gather(int64_t bucket, int r, Scratch& s) const {
+    if (s.bucket == bucket && s.rings == r) return;
+    s.bucket = bucket;
+    s.rings = r;
+    walker_.rings(bucket, r + 1, s.list, s.ring_start);
+    const int64_t end = s.ring_start[r + 1];
+    const int64_t outer = s.ring_start[r + 2] - end;
+    s.ox.resize(outer);
+    s.oy.resize(outer);
+    s.oz.resize(outer);
+    for (int64_t t = 0; t < outer; ++t) {
+      const double* c = &b_.centres[3 * s.list[end + t]];
+      s.ox[t] = c[0];
+      s.oy[t] = c[1];
+      s.oz[t] = c[2];
+    }
+    // Candidate buckets in increasing order: with a sorted `order` (HEALPix) positions then increase.
+    std::sort(s.list.begin(), s.list.begin() + end);
+    s.qx.resize(end);
+    s.qy.resize(end);
+    s.qz.resize(end);
+    s.qd.resize(end);
+    s.run.resize(end + 1);
+    int64_t m = 0;
+    for (int64_t t = 0; t < end; ++t) {
+      const int64_t q = s.list[t];
+      s.run[t] = m;
+      m += b_.start[q + 1] - b_.start[q];
+      s.qx[t] = b_.centres[3 * q];
+      s.qy[t] = b_.centres[3 * q + 1];
+      s.qz[t] = b_.centres[3 * q + 2];
+    }
+    s.run[end] = m;
+    s.cx.resize(m);
+    s.cy.resize(m);
+    s.cz.resize(m);
+    s.cid.resize(m);
+    s.kd.resize(m + 8);
+    s.kid.resize(m + 8);
+    int64_t o = 0;
+    for (int64_t t = 0; t < end; ++t) {
+      const int64_t q = s.list[t];
+      for (int64_t p = b_.start[q]; p < b_.start[q + 1]; ++p, ++o) {
+        const int32_t id = b_.order.empty() ? static_cast<int32_t>(p) : b_.order[p];
+        const double* x = xyz_ + 3 * static_cast<int64_t>(id);
+        s.cx[o] = x[0];
+        s.cy[o] = x[1];
+        s.cz[o] = x[2];
+        s.cid[o] = id;
+      }
+    }
+  }
+
+  // Squared chord below which every point of the sphere is among the gathered candidates: an arc from p to a
+  // point outside the scanned buckets crosses a bucket Q of the next ring, so its chord is at least
+  // min_Q |p − c_Q| − rho.
+  double bound2(double px, double py, double pz, const Scratch& s) const {
+    const int64_t m = static_cast<int64_t>(s.ox.size());
+    if (m == 0) return kInf;  // the rings cover the whole sphere
+    double best = kInf;
+    const double* ox = s.ox.data();
+    const double* oy = s.oy.data();
+    const double* oz = s.oz.data();
+#pragma omp simd reduction(min : best)
+    for (int64_t t = 0; t < m; ++t) {
+      const double dx = px - ox[t];
+      const double dy = py - oy[t];
+      const double dz = pz - oz[t];
+      best = std::min(best, (dx * dx + dy * dy) + dz * dz);
+    }
+    const double chord = std::sqrt(best) * (1 - 1e-12) - rho_;
+    return chord > 0 ? chord * chord : 0.0;
+  }
+
+  // The k-th smallest of v[0..n) (n ≥ k). Usually n exceeds k by a few: then the n − k + 1 largest are found
+  // with a small sorted buffer, cheaper than a general selection.
+  double kth_smallest(const double* v, int64_t n, std::vector<double>& buf) const {
+    const int64_t excess = n - k_;
+    if (excess == 0) return *std::max_element(v, v + n);
+    if (excess < 8) {
+      double top[9];  // the excess + 1 largest so far, decreasing
+      const int64_t m = excess + 1;
+      int64_t filled = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        const double x = v[j];
+        if (filled == m && x <= top[m - 1]) continue;
+        int64_t i = filled < m ? filled++ : m - 1;
+        while (i > 0 && top[i - 1] < x) {
+          top[i] = top[i - 1];
+          --i;
+        }
+        top[i] = x;
+      }
+      return top[m - 1];
+    }
+    buf.assign(v, v + n);
+    std::nth_element(buf.begin(), buf.begin() + (k_ - 1), buf.end());
+    return buf[k_ - 1];
+  }
+
+  // Tries to answer the query `id` from the gathered candidates; `hint` is a guess of its k-th squared distance
+  // (0: none). Returns false when the candidates are not proven to contain the answer.
+  bool answer(int32_t id, double hint, Scratch& s, int32_t* out, double& kth_d2, int32_t& kth_id) const {
+    const double* p = xyz_ + 3 * static_cast<int64_t>(id);
+    const double px = p[0], py = p[1], pz = p[2];
+    const int64_t nq = static_cast<int64_t>(s.qx.size());
+    {
+      // Squared distance to each candidate bucket's centre: a bucket whose centre is farther than √t + rho
+      // holds no point closer than √t.
+      const double* qx = s.qx.data();
+      const double* qy = s.qy.data();
+      const double* qz = s.qz.data();
+      double* qd = s.qd.data();
+#pragma omp simd
+      for (int64_t t = 0; t < nq; ++t) {
+        const double dx = px - qx[t];
+        const double dy = py - qy[t];
+        const double dz = pz - qz[t];
+        qd[t] = (dx * dx + dy * dy) + dz * dz;
+      }
+    }
+    const double bound = bound2(px, py, pz, s);
+    // Every point with d² < t is a candidate as long as t ≤ bound; a tighter t scans and keeps fewer.
+    double t = (hint > 0 && hint < bound) ? hint : bound;
+    const double* cx = s.cx.data();
+    const double* cy = s.cy.data();
+    const double* cz = s.cz.data();
+    const int32_t* cid = s.cid.data();
+    double* kd = s.kd.data();
+    int32_t* kid = s.kid.data();
+    int64_t count = 0;
+    for (;;) {
+      count = 0;
+      const double reach = std::sqrt(t) + rho_ * (1 + 1e-12);
+      const double reach2 = reach * reach * (1 + 1e-12);
+      for (int64_t q = 0; q < nq; ++q) {
+        if (s.qd[q] > reach2) continue;
+        count = scan_(px, py, pz, t, id, cx, cy, cz, cid, s.run[q], s.run[q + 1], kd, kid, count);
+      }
+      if (count >= k_) break;
+      if (t >= bound) return false;
+      t = bound;
+    }
+    // The k-th smallest distance K; then, in candidate order, those below K and the first of those at K.
+    const double kth = kth_smallest(kd, count, s.select);
+    int below = 0;
+    for (int64_t j = 0; j < count; ++j) below += kd[j] < kth;
+    int at = k_ - below;  // how many of those at exactly K to take: the smallest indices
+    int o = 0;
+    if (b_.order.empty()) {
+      // Candidates in increasing index order (HEALPix buckets): the first ones at K are the smallest.
+      for (int64_t j = 0; j < count; ++j) {
+        if (kd[j] < kth) {
+          out[o++] = kid[j];
+        } else if (kd[j] == kth && at > 0) {
+          out[o++] = kid[j];
+          --at;
+          kth_id = kid[j];
+        }
+      }
+    } else {
+      s.ties.clear();
+      for (int64_t j = 0; j < count; ++j) {
+        if (kd[j] < kth) {
+          out[o++] = kid[j];
+        } else if (kd[j] == kth) {
+          s.ties.push_back(kid[j]);
+        }
+      }
+      std::sort(s.ties.begin(), s.ties.end());
+      for (int j = 0; j < at; ++j) out[o++] = s.ties[j];
+      kth_id = s.ties[at - 1];
+      std::sort(out, out + k_);  // positions of arbitrary point sets do not increase with the bucket
+    }
+    kth_d2 = kth;
+    return true;
+  }
+
+  // Answers every query (only_missing: those whose kth_id is still −1), writing its k-th key and, when `lists`
+  // is not null, its sorted list at lists[id·k]; sets chosen[j] = 1 for each neighbour j found when `chosen`
+  // is not null. Returns how many queries needed more rings.
+  int64_t run(int32_t* lists, double* kth_d2, int32_t* kth_id, bool only_missing, uint8_t* chosen = nullptr) const {
+    const int64_t nb = static_cast<int64_t>(b_.start.size()) - 1;
+    int64_t expanded = 0;
+#pragma omp parallel reduction(+ : expanded) if (n_ > 20000)
+    {
+      Scratch s, wide;
+      std::vector<int32_t> row(lists == nullptr ? k_ : 0);
+#pragma omp for schedule(dynamic, 64)
+      for (int64_t q = 0; q < nb; ++q) {
+        bool any = false;
+        for (int64_t pos = b_.start[q]; pos < b_.start[q + 1] && !any; ++pos) {
+          any = !only_missing || kth_id[point(pos)] < 0;
+        }
+        if (!any) continue;
+        gather(q, first_rings_, s);
+        double hint = 0;
+        for (int64_t pos = b_.start[q]; pos < b_.start[q + 1]; ++pos) {
+          const int32_t id = point(pos);
+          if (only_missing && kth_id[id] >= 0) continue;
+          int32_t* out = lists != nullptr ? lists + static_cast<int64_t>(id) * k_ : row.data();
+          double kd = 0;
+          int32_t ki = -1;
+          if (answer(id, hint, s, out, kd, ki)) {
+            hint = kd * hint_factor_;
+          } else {
+            // Widen the search (the wider candidate set is kept for the next query of this bucket).
+            ++expanded;
+            for (int r = first_rings_ + 1;; ++r) {
+              gather(q, r, wide);
+              if (answer(id, 0, wide, out, kd, ki)) break;
+            }
+          }
+          kth_d2[id] = kd;
+          kth_id[id] = ki;
+          if (chosen != nullptr) {
+            for (int t = 0; t < k_; ++t) __atomic_store_n(chosen + out[t], uint8_t{1}, __ATOMIC_RELAXED);
+          }
+        }
+      }
+    }
+    return expanded;
+  }
+
+  int32_t point(int64_t pos) const { return b_.order.empty() ? static_cast<int32_t>(pos) : b_.order[pos]; }
+  int64_t buckets() const { return static_cast<int64_t>(b_.start.size()) - 1; }
+  int64_t bucket_begin(int64_t q) const { return b_.start[q]; }
+  int64_t bucket_end(int64_t q) const { return b_.start[q + 1]; }
+  int first_rings() const { return first_rings_; }
+
+  // Row `id` of the symmetrised graph (its bucket q gathered in s with first_rings()): the points j ≠ id with
+  // (d², j) ≤ (kd[id], ki[id]) or (d², id) ≤ (kd[j], ki[j]), and id itself with d² = 0 when `diagonal`, in
+  // increasing index order. kstar ≥ every kd[j]: the candidates must hold every point within √kstar.
+  void row_members(int32_t id, int64_t q, double kstar, const double* kd, const int32_t* ki, bool diagonal,
+                   Scratch& s, Scratch& wide, std::vector<Candidate>& members) const {
+    members.clear();
+    const double* p = xyz_ + 3 * static_cast<int64_t>(id);
+    const double px = p[0], py = p[1], pz = p[2];
+    const Scratch* c = &s;
+    if (!(bound2(px, py, pz, s) > kstar)) {
+      for (int r = first_rings_ + 1;; ++r) {
+        gather(q, r, wide);
+        if (bound2(px, py, pz, wide) > kstar) break;
+      }
+      c = &wide;
+    }
+    const double reach = std::sqrt(kstar) + rho_ * (1 + 1e-12);
+    const double reach2 = reach * reach * (1 + 1e-12);
+    const double own_d2 = kd[id];
+    const int32_t own_id = ki[id];
+    const int64_t nq = static_cast<int64_t>(c->qx.size());
+    for (int64_t t = 0; t < nq; ++t) {
+      const double ex = px - c->qx[t], ey = py - c->qy[t], ez = pz - c->qz[t];
+      if ((ex * ex + ey * ey) + ez * ez > reach2) continue;
+      for (int64_t j = c->run[t]; j < c->run[t + 1]; ++j) {
+        const int32_t other = c->cid[j];
+        if (other == id) {
+          if (diagonal) members.push_back({0.0, id});
+          continue;
+        }
+        const double dx = px - c->cx[j];
+        const double dy = py - c->cy[j];
+        const double dz = pz - c->cz[j];
+        const double d2 = (dx * dx + dy * dy) + dz * dz;
+        const bool mine = d2 < own_d2 || (d2 == own_d2 && other <= own_id);
+        const bool theirs = d2 < kd[other] || (d2 == kd[other] && id <= ki[other]);
+        if (mine || theirs) members.push_back({d2, other});
+      }
+    }
+    if (!b_.order.empty()) {
+      std::sort(members.begin(), members.end(), [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
+    }
+  }
+
+ private:
+  const double* xyz_;
+  int64_t n_;
+  int k_;
+  const Buckets& b_;
+  RingWalker walker_;
+  int first_rings_;
+  ScanFn scan_;
+  double rho_ = 0;
+  // The next query of a bucket (a neighbouring pixel) keeps the candidates below 1.1 × this one's k-th
+  // squared distance; rarely too few (then the proven bound is used).
+  double hint_factor_ = 1.1;
+};
+
+// ---- selection of the k-th key ---------------------------------------------------------------------------------------
+
+// The k-th smallest key (d², id) among count ≥ k candidates, by a partial sort (any count, any ties).
+void kth_key_scalar(const double* kd, const int32_t* kid, int64_t count, int k, std::vector<Candidate>& buf,
+                    double& kth_d2, int32_t& kth_id) {
+  buf.resize(count);
+  for (int64_t j = 0; j < count; ++j) buf[j] = {kd[j], kid[j]};
+  std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.end(), key_less);
+  kth_d2 = buf[k - 1].d2;
+  kth_id = buf[k - 1].id;
+}
+
+// ---- the tiled search on a full HEALPix sky -----------------------------------------------------------------------
+//
+// A tile is 16 × 16 pixels of a base face, aligned in its (x, y) coordinates: 256 consecutive NEST indices. Its
+// block is the tile with a margin of M pixels, gathered once into small arrays (row-major and transposed), so
+// that a pixel's window (the pixels at Chebyshev distance ≤ r in (x, y)) and the ring at distance r + 1 are runs
+// of contiguous values.
+//
+// Pass 1 (k-th keys): when the ring lies inside the pixel's base face, every point outside the window is at a
+// chord ≥ min over the ring's centres of (chord − pixel radius), since an arc leaving the window's pixels
+// crosses a pixel of the ring; the k nearest are then proven to be in the window when the k-th of them is
+// closer than that. r grows from a first guess to M − 1; pixels never proven take the bucket search. Each
+// proven pixel records the extent of its k nearest: the largest Chebyshev distance among them.
+//
+// Passes 2 and 3 (rows): j can link to i only if i is among the k nearest of j, which for a proven j lies
+// within j's extent, a relation symmetric in (x, y): so the window of radius max(extent over the block) holds
+// every member of i's row, unless some j answered by the bucket search chose i; those rows (marked in pass 1)
+// take the bucket path too.
+
+#ifdef SPHAERA_HAVE_AVX512_SCAN
+#define SPHAERA_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw")))
+
+class Tiles {
+ public:
+  static constexpr int kTile = 16;
+  // The next pixel (a neighbour in NEST order) keeps the candidates below this factor times the k-th squared
+  // distance of the previous one; rarely too few (then the proven bound is used).
+  static constexpr double kHintFactor = 1.05;
+
+  Tiles(const double* xyz, int64_t nside, int k)
+      : xyz_(xyz), nside_(nside), k_(k), first_(first_radius(k)), m_(first_radius(k) + 3), w_(kTile + 2 * m_) {
+    const T_Healpix_Base<int64> base(nside, NEST, SET_NSIDE);
+    rho_ = 2.0 * std::sin(0.5 * base.max_pixrad() * 1.01 + 1e-12) * (1 + 1e-12) + 1e-15;
+  }
+
+  // The first window radius tried for k: about the radius of a disc of k + 1 pixels.
+  static int first_radius(int k) { return static_cast<int>(std::ceil(std::sqrt((k + 1) / 3.141592653589793))); }
+  // Tiles apply when the windows fit in two 8-lane runs and the grid holds a tile.
+  static bool applies(int64_t nside, int k) { return first_radius(k) + 2 <= 7 && nside >= kTile; }
+
+  int64_t count() const { return 12 * (nside_ / kTile) * (nside_ / kTile); }
+  // Pass 1's margin: windows up to radius margin − 1, their rings at margin.
+  int margin() const { return m_; }
+
+  struct Block {
+    std::vector<double> x, y, z, xt, yt, zt, kd;
+    std::vector<int32_t> id, ki;
+    std::vector<double> cd;  // per query: the candidates kept (d², index, Chebyshev distance)
+    std::vector<int32_t> cid, cheb;
+    std::vector<Candidate> fallback;
+    std::vector<uint64_t> sx, sy;
+    int64_t first = 0;  // NEST index of the tile's first pixel
+    int64_t x0 = 0, y0 = 0;
+    int m = 0;  // margin
+    int w = 0;  // width: kTile + 2m
+  };
+
+  void reserve(Block& b) const {
+    const int64_t cells = static_cast<int64_t>(w_) * w_;
+    for (auto* v : {&b.x, &b.y, &b.z, &b.xt, &b.yt, &b.zt, &b.kd}) v->resize(cells);
+    b.id.resize(cells);
+    b.ki.resize(cells);
+    const int64_t window = static_cast<int64_t>(2 * m_ + 1) * (2 * m_ + 1) + 16;
+    b.cd.resize(window);
+    b.cid.resize(window);
+    b.cheb.resize(window);
+    b.sx.resize(w_);
+    b.sy.resize(w_);
+  }
+
+  // Gathers the tile's block with a margin of `margin` pixels: the coordinates (transposed too for pass 1,
+  // kd null), or the coordinates and k-th keys (rows passes).
+  void load(int64_t tile, Block& b, int margin, const double* kd, const int32_t* ki) const {
+    b.m = margin;
+    b.w = kTile + 2 * margin;
+    const bool transposed = kd == nullptr;
+    const int64_t per_face = (nside_ / kTile) * (nside_ / kTile);
+    const int64_t face = tile / per_face;
+    const int64_t local = (tile % per_face) * kTile * kTile;
+    const int64_t face_first = face * nside_ * nside_;
+    b.first = face_first + local;
+    b.x0 = static_cast<int64_t>(compress_bits(static_cast<uint64_t>(local)));
+    b.y0 = static_cast<int64_t>(compress_bits(static_cast<uint64_t>(local) >> 1));
+    for (int c = 0; c < b.w; ++c) {
+      const int64_t gx = b.x0 - b.m + c, gy = b.y0 - b.m + c;
+      b.sx[c] = gx >= 0 && gx < nside_ ? spread_bits(static_cast<uint64_t>(gx)) : ~uint64_t{0};
+      b.sy[c] = gy >= 0 && gy < nside_ ? spread_bits(static_cast<uint64_t>(gy)) << 1 : ~uint64_t{0};
+    }
+    for (int by = 0; by < b.w; ++by) {
+      for (int bx = 0; bx < b.w; ++bx) {
+        const int64_t c = by * b.w + bx;
+        const int64_t t = bx * b.w + by;
+        if (b.sx[bx] == ~uint64_t{0} || b.sy[by] == ~uint64_t{0}) {  // outside the face: never read
+          b.x[c] = b.y[c] = b.z[c] = b.kd[c] = 0.0;
+          if (transposed) b.xt[t] = b.yt[t] = b.zt[t] = 0.0;
+          b.id[c] = b.ki[c] = -1;
+          continue;
+        }
+        const int64_t pix = face_first + static_cast<int64_t>(b.sx[bx] | b.sy[by]);
+        const double* p = xyz_ + 3 * pix;
+        b.x[c] = p[0];
+        b.y[c] = p[1];
+        b.z[c] = p[2];
+        b.id[c] = static_cast<int32_t>(pix);
+        if (transposed) {
+          b.xt[t] = p[0];
+          b.yt[t] = p[1];
+          b.zt[t] = p[2];
+        } else {
+          b.kd[c] = kd[pix];
+          b.ki[c] = ki[pix];
+        }
+      }
+    }
+  }
+
+  // Local coordinates (in the tile) of its l-th pixel, and whether its window of radius r lies in the face.
+  bool inside(const Block& b, int l, int r, int& u, int& v) const {
+    u = static_cast<int>(compress_bits(static_cast<uint64_t>(l)));
+    v = static_cast<int>(compress_bits(static_cast<uint64_t>(l) >> 1));
+    const int64_t gx = b.x0 + u, gy = b.y0 + v;
+    return gx >= r && gy >= r && gx < nside_ - r && gy < nside_ - r;
+  }
+
+  // Pass 1: the k-th key and extent of every pixel of the tile it can prove (others keep kth_id −1).
+  SPHAERA_AVX512 void kth_keys(Block& b, double* kth_d2, int32_t* kth_id, uint8_t* extent) const {
+    double hint = 0;
+    int start = first_;
+    for (int l = 0; l < kTile * kTile; ++l) {
+      const int64_t self = b.first + l;
+      const double* p = xyz_ + 3 * self;
+      const __m512d px = _mm512_set1_pd(p[0]), py = _mm512_set1_pd(p[1]), pz = _mm512_set1_pd(p[2]);
+      bool proven = false;
+      if (l % kTile == 0) start = first_;
+      for (int r = start; r < m_ && !proven; ++r) {
+        int u, v;
+        if (!inside(b, l, r + 1, u, v)) break;
+        const double bound = bound2(b, u, v, r, px, py, pz);
+        double t = (hint > 0 && hint < bound) ? hint : bound;
+        int64_t count = 0;
+        for (;;) {
+          count = window_below(b, u, v, r, px, py, pz, t);
+          if (count >= k_ || t >= bound) break;
+          t = bound;
+        }
+        if (count < k_) continue;
+        double kd;
+        int32_t ki;
+        int reach;
+        if (count > 32 || !select_rank(b, count, kd, ki, reach)) {
+          kth_key_scalar(b.cd.data(), b.cid.data(), count, k_, b.fallback, kd, ki);
+          reach = 0;
+          for (int64_t j = 0; j < count; ++j) {
+            if (b.cd[j] < kd || (b.cd[j] == kd && b.cid[j] <= ki)) reach = std::max(reach, b.cheb[j]);
+          }
+        }
+        kth_d2[self] = kd;
+        kth_id[self] = ki;
+        extent[self] = static_cast<uint8_t>(reach);
+        hint = kd * kHintFactor;
+        proven = true;
+        start = r;
+      }
+      if (!proven) hint = 0;
+    }
+  }
+
+  // Passes 2 and 3 for the tile's l-th pixel at local (u, v), whose window of radius r holds its row: the
+  // members (and itself when `diagonal`), sorted by index, to col/val as index and −c·d²; returns their
+  // number. With col null, only counts.
+  SPHAERA_AVX512 int64_t row(Block& b, int l, int u, int v, int r, bool diagonal, double c, int32_t* col,
+                             double* val) const {
+    const int64_t self = b.first + l;
+    const double* p = xyz_ + 3 * self;
+    const __m512d px = _mm512_set1_pd(p[0]), py = _mm512_set1_pd(p[1]), pz = _mm512_set1_pd(p[2]);
+    const int64_t centre = static_cast<int64_t>(v + b.m) * b.w + (u + b.m);
+    const __m512d own_d2 = _mm512_set1_pd(b.kd[centre]);
+    const __m256i own_id = _mm256_set1_epi32(b.ki[centre]);
+    const __m256i self_id = _mm256_set1_epi32(static_cast<int32_t>(self));
+    const int len = 2 * r + 1;
+    int64_t count = 0;
+    for (int dy = -r; dy <= r; ++dy) {
+      const int64_t start = static_cast<int64_t>(v + b.m + dy) * b.w + (u + b.m - r);
+      for (int c0 = 0; c0 < len; c0 += 8) {
+        const int64_t o = start + c0;
+        const __mmask8 lanes = lane_mask(len - c0);
+        const __m512d d2 = d2_of(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, lanes);
+        const __m256i ids = _mm256_maskz_loadu_epi32(lanes, b.id.data() + o);
+        const __m512d their_d2 = _mm512_maskz_loadu_pd(lanes, b.kd.data() + o);
+        const __m256i their_id = _mm256_maskz_loadu_epi32(lanes, b.ki.data() + o);
+        const __mmask8 mine = _mm512_cmp_pd_mask(d2, own_d2, _CMP_LT_OQ) |
+                              (_mm512_cmp_pd_mask(d2, own_d2, _CMP_EQ_OQ) & _mm256_cmple_epi32_mask(ids, own_id));
+        const __mmask8 theirs =
+            _mm512_cmp_pd_mask(d2, their_d2, _CMP_LT_OQ) |
+            (_mm512_cmp_pd_mask(d2, their_d2, _CMP_EQ_OQ) & _mm256_cmple_epi32_mask(self_id, their_id));
+        const __mmask8 keep = lanes & (mine | theirs) & _mm256_cmpneq_epi32_mask(ids, self_id);
+        if (col != nullptr) {
+          _mm512_storeu_pd(b.cd.data() + count, _mm512_maskz_compress_pd(keep, d2));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.cid.data() + count), _mm256_maskz_compress_epi32(keep, ids));
+        }
+        count += __builtin_popcount(keep);
+      }
+    }
+    if (diagonal) {
+      if (col != nullptr) {
+        b.cd[count] = 0.0;
+        b.cid[count] = static_cast<int32_t>(self);
+      }
+      ++count;
+    }
+    if (col == nullptr) return count;
+    // Sort by index: each member goes to its rank among the (distinct) indices.
+    const int regs = static_cast<int>((count + 15) / 16);
+    __m512i sorted_ids[16];
+    for (int q = 0; q < regs; ++q) {
+      const int64_t left = count - 16 * q;
+      const __mmask16 lanes = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+      sorted_ids[q] = _mm512_mask_loadu_epi32(_mm512_set1_epi32(INT32_MAX), lanes, b.cid.data() + 16 * q);
+    }
+    for (int64_t e = 0; e < count; ++e) {
+      const __m512i key = _mm512_set1_epi32(b.cid[e]);
+      int rank = 0;
+      for (int q = 0; q < regs; ++q) rank += __builtin_popcount(_mm512_cmplt_epi32_mask(sorted_ids[q], key));
+      col[rank] = b.cid[e];
+      val[rank] = -c * b.cd[e];
+    }
+    return count;
+  }
+
+ private:
+  static SPHAERA_AVX512 __mmask8 lane_mask(int64_t left) {
+    return left >= 8 ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << left) - 1);
+  }
+
+  // Squared chords from p to 8 cells, computed as chord2() (explicitly rounded additions: never fused).
+  static SPHAERA_AVX512 __m512d d2_of(const __m512d px, const __m512d py, const __m512d pz, const double* x,
+                                      const double* y, const double* z, __mmask8 lanes) {
+    constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    const __m512d dx = _mm512_sub_pd(px, _mm512_maskz_loadu_pd(lanes, x));
+    const __m512d dy = _mm512_sub_pd(py, _mm512_maskz_loadu_pd(lanes, y));
+    const __m512d dz = _mm512_sub_pd(pz, _mm512_maskz_loadu_pd(lanes, z));
+    const __m512d xy = _mm512_maskz_add_round_pd(0xff, _mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy), kRound);
+    return _mm512_maskz_add_round_pd(0xff, xy, _mm512_mul_pd(dz, dz), kRound);
+  }
+
+  // The smallest (or largest) of 8 lanes (GCC 12's reduction intrinsics warn of uninitialised values).
+  static SPHAERA_AVX512 double reduce(__m512d v, bool smallest) {
+    alignas(64) double lanes[8];
+    _mm512_store_pd(lanes, v);
+    return smallest ? *std::min_element(lanes, lanes + 8) : *std::max_element(lanes, lanes + 8);
+  }
+
+  static SPHAERA_AVX512 __m512d min_d2(__m512d best, const __m512d px, const __m512d py, const __m512d pz,
+                                       const double* x, const double* y, const double* z, int len) {
+    for (int c0 = 0; c0 < len; c0 += 8) {
+      const __mmask8 lanes = lane_mask(len - c0);
+      best = _mm512_mask_min_pd(best, lanes, best, d2_of(px, py, pz, x + c0, y + c0, z + c0, lanes));
+    }
+    return best;
+  }
+
+  // Squared chord below which every point lies in the window of radius r of the pixel at local (u, v).
+  SPHAERA_AVX512 double bound2(const Block& b, int u, int v, int r, const __m512d px, const __m512d py,
+                               const __m512d pz) const {
+    __m512d best = _mm512_set1_pd(kInf);
+    const int ring = r + 1;
+    // Rows at dy = ±(r + 1) (2r + 3 cells) and, from the transposed block, columns at dx = ±(r + 1) (2r + 1).
+    for (int side = -1; side <= 1; side += 2) {
+      const int64_t row = static_cast<int64_t>(v + b.m + side * ring) * b.w + (u + b.m - ring);
+      best = min_d2(best, px, py, pz, b.x.data() + row, b.y.data() + row, b.z.data() + row, 2 * ring + 1);
+      const int64_t col = static_cast<int64_t>(u + b.m + side * ring) * b.w + (v + b.m - r);
+      best = min_d2(best, px, py, pz, b.xt.data() + col, b.yt.data() + col, b.zt.data() + col, 2 * r + 1);
+    }
+    const double chord = std::sqrt(reduce(best, true)) * (1 - 1e-12) - rho_;
+    return chord > 0 ? chord * chord : 0.0;
+  }
+
+  // The window's candidates (self excluded) with d² < t, compressed into b.cd / b.cid / b.cheb (their
+  // Chebyshev distance); returns their number.
+  SPHAERA_AVX512 int64_t window_below(Block& b, int u, int v, int r, const __m512d px, const __m512d py,
+                                      const __m512d pz, double t) const {
+    const __m512d vt = _mm512_set1_pd(t);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const int len = 2 * r + 1;
+    int64_t count = 0;
+    for (int dy = -r; dy <= r; ++dy) {
+      const int64_t row = static_cast<int64_t>(v + b.m + dy) * b.w + (u + b.m - r);
+      const __m256i ady = _mm256_set1_epi32(dy < 0 ? -dy : dy);
+      for (int c0 = 0; c0 < len; c0 += 8) {
+        const int64_t o = row + c0;
+        __mmask8 lanes = lane_mask(len - c0);
+        if (dy == 0 && r >= c0 && r < c0 + 8) lanes &= static_cast<__mmask8>(~(1u << (r - c0)));  // self
+        const __m512d d2 = d2_of(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, lanes);
+        const __mmask8 keep = _mm512_mask_cmp_pd_mask(lanes, d2, vt, _CMP_LT_OQ);
+        const __m256i ids = _mm256_maskz_loadu_epi32(lanes, b.id.data() + o);
+        const __m256i cheb =
+            _mm256_max_epi32(ady, _mm256_abs_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32(c0 - r))));
+        _mm512_storeu_pd(b.cd.data() + count, _mm512_maskz_compress_pd(keep, d2));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.cid.data() + count), _mm256_maskz_compress_epi32(keep, ids));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.cheb.data() + count),
+                            _mm256_maskz_compress_epi32(keep, cheb));
+        count += __builtin_popcount(keep);
+      }
+    }
+    return count;
+  }
+
+  // The k-th key among count ≤ 32 candidates: rank_i = #{j : d_j < d_i}; when exactly k have rank < k (no tie
+  // across the k-th place), the k-th key is the largest (d², id) among them, and `reach` their largest
+  // Chebyshev distance. Returns false otherwise.
+  SPHAERA_AVX512 bool select_rank(const Block& b, int64_t count, double& kth_d2, int32_t& kth_id, int& reach) const {
+    const double* kd = b.cd.data();
+    const int regs = static_cast<int>((count + 7) / 8);
+    __m512d v[4];
+    __m512i rank[4];
+    __mmask8 lanes[4];
+    for (int q = 0; q < regs; ++q) {
+      lanes[q] = lane_mask(count - 8 * q);
+      v[q] = _mm512_mask_loadu_pd(_mm512_set1_pd(kInf), lanes[q], kd + 8 * q);
+      rank[q] = _mm512_setzero_si512();
+    }
+    const __m512i one = _mm512_set1_epi64(1);
+    for (int64_t j = 0; j < count; ++j) {
+      const __m512d x = _mm512_set1_pd(kd[j]);
+      for (int q = 0; q < regs; ++q) {
+        rank[q] = _mm512_mask_add_epi64(rank[q], _mm512_cmp_pd_mask(x, v[q], _CMP_LT_OQ), rank[q], one);
+      }
+    }
+    const __m512i kvec = _mm512_set1_epi64(k_);
+    __mmask8 selected[4];
+    int total = 0;
+    __m512d top = _mm512_set1_pd(-kInf);
+    __m512i far = _mm512_setzero_si512();
+    for (int q = 0; q < regs; ++q) {
+      selected[q] = lanes[q] & _mm512_cmplt_epi64_mask(rank[q], kvec);
+      total += __builtin_popcount(selected[q]);
+      top = _mm512_mask_max_pd(top, selected[q], top, v[q]);
+      const __m512i cheb = _mm512_maskz_cvtepi32_epi64(0xff, _mm256_maskz_loadu_epi32(lanes[q], b.cheb.data() + 8 * q));
+      far = _mm512_mask_max_epi64(far, selected[q], far, cheb);
+    }
+    if (total != k_) return false;
+    const double kth = reduce(top, false);
+    const __m512d vk = _mm512_set1_pd(kth);
+    __m512i best = _mm512_set1_epi64(-1);
+    for (int q = 0; q < regs; ++q) {
+      const __mmask8 at = selected[q] & _mm512_cmp_pd_mask(v[q], vk, _CMP_EQ_OQ);
+      const __m512i ids =
+          _mm512_maskz_cvtepi32_epi64(0xff, _mm256_maskz_loadu_epi32(lanes[q], b.cid.data() + 8 * q));
+      best = _mm512_mask_max_epi64(best, at, best, ids);
+    }
+    alignas(64) int64_t values[8];
+    _mm512_store_si512(values, best);
+    kth_id = static_cast<int32_t>(*std::max_element(values, values + 8));
+    _mm512_store_si512(values, far);
+    reach = static_cast<int>(*std::max_element(values, values + 8));
+    kth_d2 = kth;
+    return true;
+  }
+
+  const double* xyz_;
+  int64_t nside_;
+  int k_;
+  int first_;  // first window radius tried
+  int m_;      // the block's margin: windows up to radius m − 1, their rings at m
+  int w_;      // block width
+  double rho_ = 0;
+};
+
+bool cpu_has_avx512() {
+  return std::getenv("SPHAERA_NO_AVX512") == nullptr && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512bw");
+}
+#endif
+
+// ---- buckets for a point set -------------------------------------------------------------------------------------
+
+// Rings of buckets scanned first around a query's bucket.
+constexpr int kFirstRings = 2;
+
+Buckets make_buckets(const SpherePoints& p, int k) {
+  Buckets b;
+  const int64_t n = p.n;
+  if (p.healpix_nside > 0) {
+    // Buckets of B² NEST pixels (B = nside / bucket nside): contiguous in NEST order.
+    // Measured at nside 256: B = 4 for k ≤ 24 and B = 8 above, with two rings of buckets, need no widening.
+    const int64_t B = std::min<int64_t>(k <= 24 ? 4 : 8, p.healpix_nside);
+    b.nside = p.healpix_nside / B;
+    int shift = 0;
+    while ((int64_t{1} << shift) < B * B) ++shift;
+    const int64_t nb = 12 * b.nside * b.nside;
+    b.start.assign(nb + 1, 0);
+    if (p.nest_pixels == nullptr) {
+      for (int64_t q = 0; q <= nb; ++q) b.start[q] = q * B * B;
+    } else {
+      for (int64_t i = 0; i < n; ++i) ++b.start[(p.nest_pixels[i] >> shift) + 1];
+      for (int64_t q = 0; q < nb; ++q) b.start[q + 1] += b.start[q];
+    }
+  } else {
+    // Bucket level: about 16 (k ≤ 24) or 64 points per bucket.
+    const int64_t per_bucket = k <= 24 ? 16 : 64;
+    b.nside = 1;
+    while (12 * (2 * b.nside) * (2 * b.nside) * per_bucket <= n && b.nside < 8192) b.nside *= 2;
+    const int64_t nb = 12 * b.nside * b.nside;
+    std::vector<int64_t> bucket_of(n);
+    {
+      const T_Healpix_Base<int64> base(b.nside, NEST, SET_NSIDE);
+      const double* xyz = p.xyz;
+#pragma omp parallel for schedule(static) if (n > 20000)
+      for (int64_t i = 0; i < n; ++i) {
+        bucket_of[i] = base.vec2pix(vec3(xyz[3 * i], xyz[3 * i + 1], xyz[3 * i + 2]));
+      }
+    }
+    // Counting sort by bucket (stable: increasing index within a bucket).
+    b.start.assign(nb + 1, 0);
+    for (int64_t i = 0; i < n; ++i) ++b.start[bucket_of[i] + 1];
+    for (int64_t q = 0; q < nb; ++q) b.start[q + 1] += b.start[q];
+    b.order.resize(n);
+    std::vector<int64_t> fill(b.start.begin(), b.start.end() - 1);
+    for (int64_t i = 0; i < n; ++i) b.order[fill[bucket_of[i]]++] = static_cast<int32_t>(i);
+  }
+  compute_centres(b);
+  return b;
+}
+
+void check_points(const SpherePoints& p, int k) {
+  SPHAERA_CHECK(p.n >= 0 && p.n < (int64_t{1} << 31), "nearest neighbours: ", p.n, " points exceed int32 indices");
+  SPHAERA_CHECK(p.n == 0 || p.xyz != nullptr, "nearest neighbours: no coordinates");
+  SPHAERA_CHECK(k >= 1, "nearest neighbours: k must be ≥ 1, got ", k);
+}
+
+NearestNeighbours allocate(int64_t n, int k, std::shared_ptr<int32_t[]> storage) {
+  NearestNeighbours r;
+  r.points = n;
+  r.k = static_cast<int>(std::min<int64_t>(k, std::max<int64_t>(n - 1, 0)));
+  r.index = storage != nullptr ? std::move(storage)
+                              : std::shared_ptr<int32_t[]>(new int32_t[std::max<int64_t>(n * r.k, 1)]);  // uninitialised
+  r.kth_dist2.assign(n, 0.0);
+  r.kth_index.assign(n, -1);
+  return r;
+}
+
+// The row's entries from its weights w = exp(−c·d²) (diagonal slot included when there is one): W, D − W, or
+// for the normalized matrix W with the degree on the diagonal (rescaled afterwards). Sums in column order, so
+// every path gives the same doubles.
+void finish_row(int64_t i, const int32_t* col, double* val, int64_t m, GraphMatrix matrix, double* degree) {
+  double deg = 0;
+  int64_t diag = -1;
+  for (int64_t t = 0; t < m; ++t) {
+    if (col[t] == i) {
+      diag = t;
+    } else {
+      deg += val[t];
+    }
+  }
+  if (matrix == GraphMatrix::kCombinatorial) {
+    for (int64_t t = 0; t < m; ++t) val[t] = -val[t];
+  }
+  if (diag >= 0) val[diag] = deg;
+  if (degree != nullptr) degree[i] = deg;
+}
+
+// W with the degrees on the diagonal -> I − D^-½ W D^-½ (an isolated vertex gets L_ii = 0, as pygsp).
+void normalize(core::CsrArrays& a, const double* degree) {
+  const int64_t n = a.rows;
+  core::Buffer<double> inv_sqrt(n);
+  for (int64_t i = 0; i < n; ++i) inv_sqrt[i] = degree[i] > 0 ? 1.0 / std::sqrt(degree[i]) : 0.0;
+  const int64_t* rp = a.row_ptr.data();
+  const int32_t* col = a.col.data();
+  double* v = a.val.data();
+#pragma omp parallel for schedule(static) if (n > 20000)
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t t = rp[i]; t < rp[i + 1]; ++t) {
+      const int64_t j = col[t];
+      v[t] = j == i ? (degree[i] > 0 ? 1.0 : 0.0) : -(inv_sqrt[i] * v[t]) * inv_sqrt[j];
+    }
+  }
+}
+
+#ifdef SPHAERA_HAVE_AVX512_SCAN
+// Copies with non-temporal stores where whole cache lines are written: the output (GBs) is not read first.
+template <typename T>
+SPHAERA_AVX512 void stream_copy(T* dst, const T* src, int64_t n) {
+  constexpr int64_t kLane = 64 / sizeof(T);
+  int64_t i = 0;
+  for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) & 63) != 0; ++i) dst[i] = src[i];
+  for (; i + kLane <= n; i += kLane) {
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + i), _mm512_loadu_si512(src + i));
+  }
+  for (; i < n; ++i) dst[i] = src[i];
+}
+#endif
+
+}  // namespace
+
+NearestNeighbours nearest_neighbours(const SpherePoints& points, int k, std::shared_ptr<int32_t[]> storage) {
+  check_points(points, k);
+  NearestNeighbours result = allocate(points.n, k, std::move(storage));
+  if (result.k == 0) return result;
+  const Buckets b = make_buckets(points, result.k);
+  result.expanded_queries = Searcher(points.xyz, points.n, result.k, b, kFirstRings)
+                                .run(result.index.get(), result.kth_dist2.data(), result.kth_index.data(), false);
+  return result;
+}
+
+NearestNeighbours brute_force_nearest_neighbours(const SpherePoints& points, int k) {
+  check_points(points, k);
+  const int64_t n = points.n;
+  NearestNeighbours result = allocate(n, k, nullptr);
+  const int kk = result.k;
+  if (kk == 0) return result;
+  const double* xyz = points.xyz;
+#pragma omp parallel if (n > 2000)
+  {
+    std::vector<Candidate> all;
+#pragma omp for schedule(dynamic, 16)
+    for (int64_t i = 0; i < n; ++i) {
+      all.clear();
+      for (int64_t j = 0; j < n; ++j) {
+        if (j != i) all.push_back({chord2(xyz + 3 * i, xyz + 3 * j), static_cast<int32_t>(j)});
+      }
+      std::partial_sort(all.begin(), all.begin() + kk, all.end(), key_less);
+      int32_t* out = result.index.get() + i * kk;
+      for (int j = 0; j < kk; ++j) out[j] = all[j].id;
+      std::sort(out, out + kk);
+      result.kth_dist2[i] = all[kk - 1].d2;
+      result.kth_index[i] = all[kk - 1].id;
+    }
+  }
+  return result;
+}
+
+bool knn_tiles_available() {
+#ifdef SPHAERA_HAVE_AVX512_SCAN
+  return cpu_has_avx512();
+#else
+  return false;
+#endif
+}
+
+core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOptions& options) {
+  check_points(points, options.k);
+  const int64_t n = points.n;
+  const int k = static_cast<int>(std::min<int64_t>(options.k, std::max<int64_t>(n - 1, 0)));
+  const bool diagonal = options.matrix != GraphMatrix::kAdjacency;
+  const double c = options.c;
+  core::CsrArrays out;
+  out.rows = out.cols = n;
+  out.row_ptr = core::Buffer<int64_t>(n + 1);
+  int64_t* rp = out.row_ptr.data();
+  rp[0] = 0;
+  if (options.tiled_rows != nullptr) *options.tiled_rows = 0;
+  if (k == 0) {  // no edges: an empty matrix, or the zero diagonal of the Laplacians
+    for (int64_t i = 0; i < n; ++i) rp[i + 1] = rp[i] + (diagonal ? 1 : 0);
+    out.col = core::Buffer<int32_t>(rp[n]);
+    out.val = core::Buffer<double>(rp[n]);
+    for (int64_t i = 0; i < rp[n]; ++i) {
+      out.col[i] = static_cast<int32_t>(i);
+      out.val[i] = 0.0;
+    }
+    return out;
+  }
+  // SPHAERA_GRAPH_TIMING=1 prints the time of each pass on stderr (for profiling).
+  const bool timing = std::getenv("SPHAERA_GRAPH_TIMING") != nullptr;
+  auto last = std::chrono::steady_clock::now();
+  auto phase = [&](const char* what, int64_t count, const char* of) {
+    const auto now = std::chrono::steady_clock::now();
+    if (timing) {
+      std::fprintf(stderr, "graph:   %-22s %8.3f s (%lld %s)\n", what, std::chrono::duration<double>(now - last).count(),
+                   static_cast<long long>(count), of);
+    }
+    last = now;
+  };
+  const Buckets buckets = make_buckets(points, k);
+  const Searcher searcher(points.xyz, n, k, buckets, kFirstRings);
+  core::Buffer<double> kth_d2(n);
+  core::Buffer<int32_t> kth_id(n);
+  std::fill(kth_id.begin(), kth_id.end(), -1);
+
+  // extent[i]: for a pixel the tiles answered, the Chebyshev extent of its k nearest (≥ 1), else 0.
+  // chosen[i]: i is among the k nearest of a point the bucket search answered.
+  core::Buffer<uint8_t> extent(n);
+  std::fill(extent.begin(), extent.end(), uint8_t{0});
+  core::Buffer<uint8_t> chosen(n);
+  std::fill(chosen.begin(), chosen.end(), uint8_t{0});
+#ifdef SPHAERA_HAVE_AVX512_SCAN
+  std::unique_ptr<Tiles> tiles;
+  if (options.tiles && points.full_healpix_sky() && Tiles::applies(points.healpix_nside, k) && knn_tiles_available()) {
+    tiles = std::make_unique<Tiles>(points.xyz, points.healpix_nside, k);
+  }
+#endif
+
+  // Pass 1: every point's k-th key, tiled where possible, then the bucket search for the rest.
+#ifdef SPHAERA_HAVE_AVX512_SCAN
+  if (tiles) {
+#pragma omp parallel
+    {
+      Tiles::Block block;
+      tiles->reserve(block);
+#pragma omp for schedule(dynamic, 4)
+      for (int64_t t = 0; t < tiles->count(); ++t) {
+        tiles->load(t, block, tiles->margin(), nullptr, nullptr);
+        tiles->kth_keys(block, kth_d2.data(), kth_id.data(), extent.data());
+      }
+    }
+  }
+#endif
+  int64_t left = 0;
+  for (int64_t i = 0; i < n; ++i) left += kth_id[i] < 0;
+  phase("k-th keys, tiles", n - left, "points");
+  searcher.run(nullptr, kth_d2.data(), kth_id.data(), true, chosen.data());
+  phase("k-th keys, buckets", left, "points");
+  double kstar = 0;
+  int row_radius = 0;  // the largest extent: every tiled row lies in the window of this radius
+  for (int64_t i = 0; i < n; ++i) {
+    kstar = std::max(kstar, kth_d2[i]);
+    row_radius = std::max(row_radius, static_cast<int>(extent[i]));
+  }
+
+  // Rows: a pixel the tiles answered, chosen by no point of the bucket search, takes the tiled path (its
+  // window of the block's largest extent holds the row); the others the bucket path. Pass 2 counts, pass 3
+  // writes, with the same code.
+  core::Buffer<uint8_t> tiled(n);
+  std::fill(tiled.begin(), tiled.end(), uint8_t{0});
+  int64_t tiled_count = 0;
+  core::Buffer<double> degree(options.matrix == GraphMatrix::kNormalized ? n : 0);
+  auto rows = [&](bool write) {
+    int32_t* col = write ? out.col.data() : nullptr;
+    double* val = write ? out.val.data() : nullptr;
+    double* deg = options.matrix == GraphMatrix::kNormalized ? degree.data() : nullptr;
+#ifdef SPHAERA_HAVE_AVX512_SCAN
+    if (tiles) {
+#pragma omp parallel
+      {
+        Tiles::Block block;
+        tiles->reserve(block);
+        // Rows of a run of tiled rows are built in cache, then streamed out.
+        const int64_t widest = static_cast<int64_t>(2 * row_radius + 1) * (2 * row_radius + 1) + 1;
+        std::vector<int32_t> staged_col(write ? Tiles::kTile * Tiles::kTile * widest + 16 : 0);
+        std::vector<double> staged_val(staged_col.size());
+#pragma omp for schedule(dynamic, 4)
+        for (int64_t t = 0; t < tiles->count(); ++t) {
+          tiles->load(t, block, row_radius, kth_d2.data(), kth_id.data());
+          const int r = row_radius;
+          for (int l = 0; l < Tiles::kTile * Tiles::kTile;) {
+            const int64_t i = block.first + l;
+            int u, v;
+            const bool inside = tiles->inside(block, l, r, u, v);
+            if (!write) {
+              tiled[i] = inside && extent[i] > 0 && !chosen[i];
+              if (tiled[i]) rp[i + 1] = tiles->row(block, l, u, v, r, diagonal, c, nullptr, nullptr);
+              ++l;
+              continue;
+            }
+            if (!tiled[i]) {
+              ++l;
+              continue;
+            }
+            int e = l;
+            while (e < Tiles::kTile * Tiles::kTile && tiled[block.first + e]) ++e;
+            const int64_t base = rp[i];
+            const int64_t total = rp[block.first + e] - base;
+            for (int q = l; q < e; ++q) {
+              const int64_t row = block.first + q;
+              tiles->inside(block, q, r, u, v);
+              tiles->row(block, q, u, v, r, diagonal, c, staged_col.data() + (rp[row] - base),
+                         staged_val.data() + (rp[row] - base));
+            }
+            exp_nonpositive_inplace(staged_val.data(), total);
+            for (int q = l; q < e; ++q) {
+              const int64_t row = block.first + q;
+              finish_row(row, staged_col.data() + (rp[row] - base), staged_val.data() + (rp[row] - base),
+                         rp[row + 1] - rp[row], options.matrix, deg);
+            }
+            stream_copy(col + base, staged_col.data(), total);
+            stream_copy(val + base, staged_val.data(), total);
+            l = e;
+          }
+        }
+        _mm_sfence();
+      }
+    }
+#endif
+    if (!write) {
+      int64_t count = 0;
+      for (int64_t i = 0; i < n; ++i) count += tiled[i];
+      tiled_count = count;
+    }
+    phase(write ? "rows, tiles" : "row sizes, tiles", tiled_count, "rows");
+#pragma omp parallel if (n > 20000)
+    {
+      Scratch s, wide;
+      std::vector<Candidate> members;
+#pragma omp for schedule(dynamic, 64)
+      for (int64_t q = 0; q < searcher.buckets(); ++q) {
+        bool any = false;
+        for (int64_t pos = searcher.bucket_begin(q); pos < searcher.bucket_end(q) && !any; ++pos) {
+          any = !tiled[searcher.point(pos)];
+        }
+        if (!any) continue;
+        searcher.gather(q, searcher.first_rings(), s);
+        for (int64_t pos = searcher.bucket_begin(q); pos < searcher.bucket_end(q); ++pos) {
+          const int32_t i = searcher.point(pos);
+          if (tiled[i]) continue;
+          searcher.row_members(i, q, kstar, kth_d2.data(), kth_id.data(), diagonal, s, wide, members);
+          const int64_t m = static_cast<int64_t>(members.size());
+          if (!write) {
+            rp[i + 1] = m;
+            continue;
+          }
+          for (int64_t t = 0; t < m; ++t) {
+            col[rp[i] + t] = members[t].id;
+            val[rp[i] + t] = -c * members[t].d2;
+          }
+          exp_nonpositive_inplace(val + rp[i], m);
+          finish_row(i, col + rp[i], val + rp[i], m, options.matrix, deg);
+        }
+      }
+    }
+  };
+  rows(false);
+  phase("row sizes, buckets", n - tiled_count, "rows");
+  for (int64_t i = 0; i < n; ++i) rp[i + 1] += rp[i];
+  out.col = core::Buffer<int32_t>(rp[n]);
+  out.val = core::Buffer<double>(rp[n]);
+  rows(true);
+  phase("rows, buckets", n - tiled_count, "rows");
+  if (options.tiled_rows != nullptr) *options.tiled_rows = tiled_count;
+
+  if (options.matrix == GraphMatrix::kNormalized) normalize(out, degree.data());
+  return out;
+}
+
+void weights_to_matrix(core::CsrArrays& a, GraphMatrix what) {
+  const int64_t n = a.rows;
+  core::Buffer<double> degree(what == GraphMatrix::kNormalized ? n : 0);
+  const int64_t* rp = a.row_ptr.data();
+#pragma omp parallel for schedule(static) if (n > 20000)
+  for (int64_t i = 0; i < n; ++i) {
+    finish_row(i, a.col.data() + rp[i], a.val.data() + rp[i], rp[i + 1] - rp[i], what,
+               what == GraphMatrix::kNormalized ? degree.data() : nullptr);
+  }
+  if (what == GraphMatrix::kNormalized) normalize(a, degree.data());
+}
+
+}  // namespace sphaera::transforms
