@@ -3,6 +3,8 @@
 //   ./build/bench/graph_bench                                   (nside 256: k = 8, 20; bound)
 //   ./build/bench/graph_bench --benchmark_filter=1024           (nside 1024, k = 20: 266M non-zeros, ~4 GB)
 // Threads: all cores (OMP_NUM_THREADS to change). The grid's directions are computed before timing.
+#include <sys/resource.h>
+
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
@@ -45,6 +47,9 @@ void BM_GraphLaplacian(benchmark::State& state) {
   }
   state.counters["nnz"] = static_cast<double>(nnz);
   state.counters["threads"] = at::get_num_threads();
+  struct rusage usage {};
+  ::getrusage(RUSAGE_SELF, &usage);
+  state.counters["peak_GB"] = static_cast<double>(usage.ru_maxrss) * 1024.0 / 1e9;  // of the whole process so far
 }
 
 void BM_LargestEigenvalueBound(benchmark::State& state) {

@@ -22,11 +22,10 @@ void check_csr(int64_t rows, int64_t cols, const at::Tensor& row_ptr, const at::
   SPHAERA_CHECK(rows >= 0 && cols >= 0, "CsrMatrix: negative shape [", rows, ", ", cols, "]");
   SPHAERA_CHECK(cols <= INT32_MAX, "CsrMatrix: ", cols, " columns exceed int32 column indices");
   SPHAERA_CHECK(row_ptr.dim() == 1 && row_ptr.numel() == rows + 1 && row_ptr.scalar_type() == at::kLong,
-                "CsrMatrix: row_ptr must be int64 [rows + 1 = ", rows + 1, "], got ", row_ptr.scalar_type(),
-                " ", row_ptr.sizes());
+                "CsrMatrix: row_ptr must be int64 [rows + 1 = ", rows + 1, "], got ", row_ptr.scalar_type(), " ",
+                row_ptr.sizes());
   SPHAERA_CHECK(col_index.dim() == 1 && col_index.scalar_type() == at::kInt,
-                "CsrMatrix: col_index must be int32 [nnz], got ", col_index.scalar_type(), " ",
-                col_index.sizes());
+                "CsrMatrix: col_index must be int32 [nnz], got ", col_index.scalar_type(), " ", col_index.sizes());
   SPHAERA_CHECK(values.dim() == 1 && values.numel() == col_index.numel(),
                 "CsrMatrix: values must be [nnz = ", col_index.numel(), "], got ", values.sizes());
   SPHAERA_CHECK(values.scalar_type() == at::kFloat || values.scalar_type() == at::kDouble,
@@ -36,24 +35,23 @@ void check_csr(int64_t rows, int64_t cols, const at::Tensor& row_ptr, const at::
   if (row_ptr.device().is_cpu() && rows > 0) {
     const auto rp = row_ptr.contiguous();
     const int64_t* p = rp.data_ptr<int64_t>();
-    SPHAERA_CHECK(p[0] == 0 && p[rows] == col_index.numel(), "CsrMatrix: row_ptr must run from 0 to nnz = ",
-                  col_index.numel(), ", got ", p[0], " to ", p[rows]);
+    SPHAERA_CHECK(p[0] == 0 && p[rows] == col_index.numel(),
+                  "CsrMatrix: row_ptr must run from 0 to nnz = ", col_index.numel(), ", got ", p[0], " to ", p[rows]);
     for (int64_t r = 0; r < rows; ++r) {
       SPHAERA_CHECK(p[r] <= p[r + 1], "CsrMatrix: row_ptr decreases at row ", r);
     }
     if (col_index.numel() > 0) {
       const int64_t lo = col_index.min().item<int64_t>();
       const int64_t hi = col_index.max().item<int64_t>();
-      SPHAERA_CHECK(lo >= 0 && hi < cols, "CsrMatrix: column index out of range [0, ", cols, "): ", lo,
-                    "..", hi);
+      SPHAERA_CHECK(lo >= 0 && hi < cols, "CsrMatrix: column index out of range [0, ", cols, "): ", lo, "..", hi);
     }
   }
 }
 
 // y[r, :] = sum_e v[e] x[col[e], :], rows in parallel, the N columns vectorised.
 template <typename T>
-void csr_times_dense_cpu(const int64_t* row_ptr, const int32_t* col, const T* val, const T* x, T* y,
-                         int64_t rows, int64_t n) {
+void csr_times_dense_cpu(const int64_t* row_ptr, const int32_t* col, const T* val, const T* x, T* y, int64_t rows,
+                         int64_t n) {
 #pragma omp parallel for schedule(dynamic, 256)
   for (int64_t r = 0; r < rows; ++r) {
     T* yr = y + r * n;
@@ -69,8 +67,8 @@ void csr_times_dense_cpu(const int64_t* row_ptr, const int32_t* col, const T* va
 
 // g_val[e] = <g[row(e), :], x[col(e), :]>.
 template <typename T>
-void csr_value_grad_cpu(const int64_t* row_ptr, const int32_t* col, const T* g, const T* x, T* gv,
-                        int64_t rows, int64_t n) {
+void csr_value_grad_cpu(const int64_t* row_ptr, const int32_t* col, const T* g, const T* x, T* gv, int64_t rows,
+                        int64_t n) {
 #pragma omp parallel for schedule(dynamic, 256)
   for (int64_t r = 0; r < rows; ++r) {
     const T* gr = g + r * n;
@@ -84,8 +82,8 @@ void csr_value_grad_cpu(const int64_t* row_ptr, const int32_t* col, const T* g, 
   }
 }
 
-at::Tensor product(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& values,
-                   const at::Tensor& x, int64_t rows) {
+at::Tensor product(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& values, const at::Tensor& x,
+                   int64_t rows) {
   const int64_t n = x.size(1);
   if (x.device().is_cpu()) {
     auto xc = x.contiguous();
@@ -104,8 +102,8 @@ at::Tensor product(const at::Tensor& row_ptr, const at::Tensor& col, const at::T
   return at::zeros({rows, n}, x.options()).index_add_(0, row_of, contrib);
 }
 
-at::Tensor value_grad(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& g,
-                      const at::Tensor& x, int64_t rows) {
+at::Tensor value_grad(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& g, const at::Tensor& x,
+                      int64_t rows) {
   if (x.device().is_cpu()) {
     auto gc = g.contiguous();
     auto xc = x.contiguous();
@@ -178,8 +176,7 @@ CsrMatrix::CsrMatrix(int64_t rows, int64_t cols, at::Tensor row_ptr, at::Tensor 
   check_csr(rows_, cols_, row_ptr_, col_index_, values_);
 }
 
-CsrMatrix::CsrMatrix(Unchecked, int64_t rows, int64_t cols, at::Tensor row_ptr, at::Tensor col_index,
-                     at::Tensor values)
+CsrMatrix::CsrMatrix(Unchecked, int64_t rows, int64_t cols, at::Tensor row_ptr, at::Tensor col_index, at::Tensor values)
     : rows_(rows),
       cols_(cols),
       row_ptr_(std::move(row_ptr)),
@@ -313,10 +310,10 @@ at::Tensor spmm(const CsrMatrix& a, const at::Tensor& x) {
   SPHAERA_CHECK(x.dim() == 1 || x.dim() == 2, "spmm: x must be [cols] or [cols, N], got ", x.sizes());
   SPHAERA_CHECK(x.size(0) == a.cols(), "spmm: matrix is [", a.rows(), ", ", a.cols(), "] but x has ", x.size(0),
                 " rows");
-  SPHAERA_CHECK(x.scalar_type() == a.values().scalar_type(), "spmm: dtype mismatch: matrix ",
-                a.values().scalar_type(), ", x ", x.scalar_type());
-  SPHAERA_CHECK(x.device() == a.values().device(), "spmm: device mismatch: matrix on ", a.values().device(),
-                ", x on ", x.device());
+  SPHAERA_CHECK(x.scalar_type() == a.values().scalar_type(), "spmm: dtype mismatch: matrix ", a.values().scalar_type(),
+                ", x ", x.scalar_type());
+  SPHAERA_CHECK(x.device() == a.values().device(), "spmm: device mismatch: matrix on ", a.values().device(), ", x on ",
+                x.device());
   const bool vector = x.dim() == 1;
   const auto x2 = vector ? x.unsqueeze(1) : x;
   auto y = SpmmFunction::apply(a.values(), x2, &a);

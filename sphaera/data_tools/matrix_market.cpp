@@ -42,8 +42,10 @@ inline char* format_entry(char* p, int64_t row, int64_t col, double value) {
 void write_matrix_market(const std::string& path, const core::CsrView& matrix, const MatrixMarketOptions& options) {
   SPHAERA_CHECK(matrix.row_ptr != nullptr, path, ": cannot write an empty (default-constructed) matrix");
   const bool symmetric = options.symmetry == MatrixMarketSymmetry::kSymmetric;
-  SPHAERA_CHECK(!symmetric || matrix.rows == matrix.cols, path, ": a symmetric Matrix Market file needs a square "
-                "matrix, got [", matrix.rows, ", ", matrix.cols, "]");
+  SPHAERA_CHECK(!symmetric || matrix.rows == matrix.cols, path,
+                ": a symmetric Matrix Market file needs a square "
+                "matrix, got [",
+                matrix.rows, ", ", matrix.cols, "]");
   const int64_t* rp = matrix.row_ptr;
   const int32_t* col = matrix.col;
   const double* val = matrix.val;
@@ -62,8 +64,7 @@ void write_matrix_market(const std::string& path, const core::CsrView& matrix, c
   std::unique_ptr<std::FILE, FileCloser> file(std::fopen(out.temporary().c_str(), "wb"));
   SPHAERA_CHECK(file != nullptr, path, ": cannot open for writing (", std::strerror(errno), ")");
   auto write = [&](const char* data, size_t size) {
-    SPHAERA_CHECK(std::fwrite(data, 1, size, file.get()) == size, path, ": write failed (",
-                  std::strerror(errno), ")");
+    SPHAERA_CHECK(std::fwrite(data, 1, size, file.get()) == size, path, ": write failed (", std::strerror(errno), ")");
   };
   {
     std::ostringstream header;

@@ -57,8 +57,10 @@ void run_graph(const GraphArgs& a, int threads) {
   transforms::GraphOptions options;
   options.construction = transforms::parse_graph_construction(a.construction);
   if (options.construction == transforms::GraphConstruction::kV1) {
-    SPHAERA_CHECK(!a.k_given || a.k == 8, "--k: construction v1 links the 8 HEALPix neighbours; k must be 8 or "
-                  "absent, got ", a.k);
+    SPHAERA_CHECK(!a.k_given || a.k == 8,
+                  "--k: construction v1 links the 8 HEALPix neighbours; k must be 8 or "
+                  "absent, got ",
+                  a.k);
     SPHAERA_CHECK(a.kernel_width == 0, "--kernel-width: only for construction v2");
   } else {
     SPHAERA_CHECK(a.k >= 1, "--k: must be ≥ 1, got ", a.k);
@@ -81,12 +83,13 @@ void run_graph(const GraphArgs& a, int threads) {
   points.xyz = xyz.data();
   points.n = n;
   points.healpix_nside = a.nside;
-  const core::CsrArrays l = transforms::graph_matrix(
-      points, options,
-      options.laplacian_kind() == transforms::LaplacianKind::kNormalized ? transforms::GraphMatrix::kNormalized
-                                                                          : transforms::GraphMatrix::kCombinatorial);
+  const core::CsrArrays l = transforms::graph_matrix(points, options,
+                                                     options.laplacian_kind() == transforms::LaplacianKind::kNormalized
+                                                         ? transforms::GraphMatrix::kNormalized
+                                                         : transforms::GraphMatrix::kCombinatorial);
   const double build_seconds = seconds_since(start);
-  const double storage = static_cast<double>((l.rows + 1) * sizeof(int64_t) + l.nnz() * (sizeof(int32_t) + sizeof(double)));
+  const double storage =
+      static_cast<double>((l.rows + 1) * sizeof(int64_t) + l.nnz() * (sizeof(int32_t) + sizeof(double)));
 
   std::printf("graph: %s on %s, Laplacian not rescaled, NEST order\n", options.key().c_str(), grid.c_str());
   std::printf("vertices: %lld\n", static_cast<long long>(l.rows));
@@ -100,18 +103,18 @@ void run_graph(const GraphArgs& a, int threads) {
   if (a.lmax) {
     const auto t = std::chrono::steady_clock::now();
     const double bound = transforms::largest_eigenvalue_bound(l.view());
-    std::printf("lmax bound: %.17g (%.3f s; Lanczos, deterministic, within 1%% above the largest eigenvalue)\n",
-                bound, seconds_since(t));
+    std::printf("lmax bound: %.17g (%.3f s; Lanczos, deterministic, within 1%% above the largest eigenvalue)\n", bound,
+                seconds_since(t));
     std::fflush(stdout);
   }
   if (!a.out.empty()) {
     std::cerr << "writing " << a.out << "...\n";
     const auto t = std::chrono::steady_clock::now();
     data_tools::MatrixMarketOptions mm;
-    mm.symmetry = a.symmetric ? data_tools::MatrixMarketSymmetry::kSymmetric : data_tools::MatrixMarketSymmetry::kGeneral;
+    mm.symmetry =
+        a.symmetric ? data_tools::MatrixMarketSymmetry::kSymmetric : data_tools::MatrixMarketSymmetry::kGeneral;
     std::ostringstream comment;
-    comment << "sphaera graph: " << options.key() << " Laplacian on " << grid
-            << " (NEST order, not rescaled)";
+    comment << "sphaera graph: " << options.key() << " Laplacian on " << grid << " (NEST order, not rescaled)";
     mm.comment = comment.str();
     data_tools::write_matrix_market(a.out, l.view(), mm);
     std::error_code ec;
@@ -132,12 +135,12 @@ void add_graph_verb(CLI::App& app) {
   auto args = std::make_shared<GraphArgs>();
   verb->add_option("--nside", args->nside, "HEALPix nside (a power of two, 1 to 8192)")->required();
   verb->add_option_function<int>(
-          "--k",
-          [args](const int& k) {
-            args->k = k;
-            args->k_given = true;
-          },
-          "Neighbours per vertex for v2: 8, 20, 40 or 60 (default 8; any k with --kernel-width)");
+      "--k",
+      [args](const int& k) {
+        args->k = k;
+        args->k_given = true;
+      },
+      "Neighbours per vertex for v2: 8, 20, 40 or 60 (default 8; any k with --kernel-width)");
   verb->add_option("--laplacian", args->laplacian,
                    "combinatorial (D - W) or normalized (I - D^-1/2 W D^-1/2); default: combinatorial for v2, "
                    "normalized for v1");

@@ -59,7 +59,8 @@ GraphMatrix output_of(LaplacianKind kind) {
   return kind == LaplacianKind::kNormalized ? GraphMatrix::kNormalized : GraphMatrix::kCombinatorial;
 }
 
-// ---- cache -----------------------------------------------------------------------------------------------------------
+// ---- cache
+// -----------------------------------------------------------------------------------------------------------
 
 struct CacheEntry {
   std::once_flag once;
@@ -76,8 +77,7 @@ std::map<std::string, std::shared_ptr<CacheEntry>>& cache() {
   return c;
 }
 
-std::shared_ptr<const core::CsrMatrix> cached(const std::string& key,
-                                              const std::function<core::CsrMatrix()>& make) {
+std::shared_ptr<const core::CsrMatrix> cached(const std::string& key, const std::function<core::CsrMatrix()>& make) {
   std::shared_ptr<CacheEntry> entry;
   {
     std::lock_guard<std::mutex> lock(cache_mutex());
@@ -92,7 +92,8 @@ std::shared_ptr<const core::CsrMatrix> cached(const std::string& key,
 
 }  // namespace
 
-// ---- public ------------------------------------------------------------------------------------------------------------
+// ---- public
+// ------------------------------------------------------------------------------------------------------------
 
 core::CsrMatrix adjacency(const Grid& grid, const GraphOptions& options) {
   return build(grid, options, GraphMatrix::kAdjacency);
@@ -194,7 +195,7 @@ core::CsrMatrix rescale_laplacian(const core::CsrMatrix& l, double lmax, GraphCo
 }
 
 std::shared_ptr<const core::CsrMatrix> cached_rescaled_laplacian(const GridPtr& grid, const GraphOptions& options,
-                                                                  c10::ScalarType dtype, c10::Device device) {
+                                                                 c10::ScalarType dtype, c10::Device device) {
   SPHAERA_CHECK(grid != nullptr, "cached_rescaled_laplacian: no grid");
   SPHAERA_CHECK(dtype == at::kFloat || dtype == at::kDouble,
                 "cached_rescaled_laplacian: dtype must be float32 or float64, got ", dtype);

@@ -49,6 +49,6 @@ core::CsrMatrix rescale_laplacian(const core::CsrMatrix& l, double lmax, GraphCo
 /// The rescaled Laplacian L̂ that Chebyshev layers use, built once per (grid, options, dtype, device) and
 /// shared; never stored in checkpoints (it is rebuilt deterministically from the grid and options).
 std::shared_ptr<const core::CsrMatrix> cached_rescaled_laplacian(const GridPtr& grid, const GraphOptions& options,
-                                                                  c10::ScalarType dtype, c10::Device device);
+                                                                 c10::ScalarType dtype, c10::Device device);
 
 }  // namespace sphaera::transforms

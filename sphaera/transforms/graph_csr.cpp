@@ -66,7 +66,7 @@ double v2_kernel_width(int64_t nside, int k) {
   SPHAERA_CHECK(row != nullptr, "graph: no published V2 kernel width for k = ", k,
                 " (valid k: 8, 20, 40, 60; or give kernel_width explicitly)");
   if (nside <= 16) return row->width[0] * 32 / static_cast<double>(nside);  // powers of two: exact
-  int level = 0;  // nside = 32 · 2^level
+  int level = 0;                                                            // nside = 32 · 2^level
   while ((int64_t{32} << level) < nside) ++level;
   int known = std::min(level, 5);
   while (row->width[known] == 0) --known;
@@ -96,7 +96,12 @@ core::CsrArrays healpix_neighbour_graph(const SpherePoints& p, GraphMatrix what)
       if (at != p.nest_pixels + n && *at == nb[j]) buf[m++] = at - p.nest_pixels;
     }
     if (diagonal) buf[m++] = i;
-    std::sort(buf, buf + m);
+    for (int a = 1; a < m; ++a) {  // insertion sort of at most 9
+      const int64_t v = buf[a];
+      int b = a;
+      for (; b > 0 && buf[b - 1] > v; --b) buf[b] = buf[b - 1];
+      buf[b] = v;
+    }
     return static_cast<int>(std::unique(buf, buf + m) - buf);
   };
   core::CsrArrays out;
@@ -141,7 +146,8 @@ core::CsrArrays healpix_neighbour_graph(const SpherePoints& p, GraphMatrix what)
   return out;
 }
 
-// ---- Lanczos ---------------------------------------------------------------------------------------------------------
+// ---- Lanczos
+// ---------------------------------------------------------------------------------------------------------
 
 // Dot product summed by fixed blocks, so that the result does not depend on the thread count.
 double dot(const double* a, const double* b, int64_t n) {
@@ -237,7 +243,8 @@ std::pair<double, double> top_eigenpair(const std::vector<double>& alpha, const 
 
 core::CsrArrays graph_matrix(const SpherePoints& points, const GraphOptions& options, GraphMatrix what) {
   if (options.construction == GraphConstruction::kV1) {
-    SPHAERA_CHECK(points.healpix_nside > 0, "graph: construction v1 links HEALPix neighbours, but the points are "
+    SPHAERA_CHECK(points.healpix_nside > 0,
+                  "graph: construction v1 links HEALPix neighbours, but the points are "
                   "not HEALPix pixels (use v2)");
     return healpix_neighbour_graph(points, what);
   }
@@ -247,7 +254,8 @@ core::CsrArrays graph_matrix(const SpherePoints& points, const GraphOptions& opt
     sigma = *options.kernel_width;
     SPHAERA_CHECK(sigma > 0 && std::isfinite(sigma), "graph: kernel_width must be > 0, got ", sigma);
   } else {
-    SPHAERA_CHECK(points.healpix_nside > 0, "graph: no published kernel width for points that are not HEALPix "
+    SPHAERA_CHECK(points.healpix_nside > 0,
+                  "graph: no published kernel width for points that are not HEALPix "
                   "pixels: set kernel_width");
     sigma = v2_kernel_width(points.healpix_nside, options.k);
   }

@@ -32,7 +32,7 @@ struct GraphOptions {
 };
 
 GraphConstruction parse_graph_construction(const std::string& text);  ///< "v1" | "v2"
-LaplacianKind parse_laplacian_kind(const std::string& text);           ///< "combinatorial" | "normalized"
+LaplacianKind parse_laplacian_kind(const std::string& text);          ///< "combinatorial" | "normalized"
 
 /// The published V2 kernel width σ for (nside, k) (CONVENTIONS.md table; nside ≤ 16: σ(32)·32/nside; beyond
 /// the table: halved per doubling of nside); throws InvalidArgument listing the valid k when there is none.

@@ -53,10 +53,10 @@ HealpixGrid::HealpixGrid(int64_t nside, at::Tensor nest_pixels) : nside_(nside),
   size_ = n;
   const int64_t npix = npix_full_sky();
   for (int64_t i = 0; i < n; ++i) {
-    SPHAERA_CHECK(p[i] >= 0 && p[i] < npix, "HealpixGrid: NEST pixel ", p[i], " (at position ", i,
-                  ") is outside [0, ", npix, ") for nside ", nside);
-    SPHAERA_CHECK(i == 0 || p[i] > p[i - 1], "HealpixGrid: nest_pixels must be strictly increasing, but position ",
-                  i, " holds ", p[i], " after ", p[i - 1]);
+    SPHAERA_CHECK(p[i] >= 0 && p[i] < npix, "HealpixGrid: NEST pixel ", p[i], " (at position ", i, ") is outside [0, ",
+                  npix, ") for nside ", nside);
+    SPHAERA_CHECK(i == 0 || p[i] > p[i - 1], "HealpixGrid: nest_pixels must be strictly increasing, but position ", i,
+                  " holds ", p[i], " after ", p[i - 1]);
   }
   init();
 }
@@ -65,11 +65,11 @@ void HealpixGrid::init() { lazy_ = std::make_shared<Lazy>(); }
 
 std::shared_ptr<HealpixGrid> HealpixGrid::patch(int64_t nside, int64_t order, int64_t index) {
   check_nside(nside);
-  SPHAERA_CHECK(is_power_of_two(order) && order <= nside, "HealpixGrid::patch: order must be a power of two ≤ nside = ",
-                nside, ", got ", order);
+  SPHAERA_CHECK(is_power_of_two(order) && order <= nside,
+                "HealpixGrid::patch: order must be a power of two ≤ nside = ", nside, ", got ", order);
   const int64_t patches = 12 * order * order;
-  SPHAERA_CHECK(index >= 0 && index < patches, "HealpixGrid::patch: index must be in [0, ", patches,
-                ") for order ", order, ", got ", index);
+  SPHAERA_CHECK(index >= 0 && index < patches, "HealpixGrid::patch: index must be in [0, ", patches, ") for order ",
+                order, ", got ", index);
   const int64_t n = (nside / order) * (nside / order);
   auto grid = std::make_shared<HealpixGrid>(nside, at::arange(index * n, (index + 1) * n, at::kLong));
   grid->patch_order_ = order;

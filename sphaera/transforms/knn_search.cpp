@@ -7,12 +7,12 @@
 #endif
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
-#include <chrono>
-#include <cstdio>
 
 #include <healpix_base.h>
 
@@ -50,11 +50,11 @@ inline uint64_t compress_bits(uint64_t v) {
 // ---- buckets: the points grouped by the HEALPix pixel (at a coarse level) that contains them -------------------
 
 struct Buckets {
-  int64_t nside = 1;             // bucket level
-  std::vector<int64_t> start;    // [12 nside² + 1]: bucket b holds sorted positions [start[b], start[b+1])
-  std::vector<int32_t> order;    // sorted position -> point index (empty: identity)
-  std::vector<double> centres;   // [12 nside² · 3] unit vectors of the bucket centres
-  double radius = 0;             // bound of the angle between a bucket's centre and any point of it
+  int64_t nside = 1;            // bucket level
+  std::vector<int64_t> start;   // [12 nside² + 1]: bucket b holds sorted positions [start[b], start[b+1])
+  std::vector<int32_t> order;   // sorted position -> point index (empty: identity)
+  std::vector<double> centres;  // [12 nside² · 3] unit vectors of the bucket centres
+  double radius = 0;            // bound of the angle between a bucket's centre and any point of it
 };
 
 void compute_centres(Buckets& b) {
@@ -158,9 +158,9 @@ constexpr KeyLess key_less{};
 // returns the new count. d² is computed exactly as chord2() (no fused multiply-add), so that every path sees
 // the same doubles.
 
-using ScanFn = int64_t (*)(double px, double py, double pz, double t, int32_t self, const double* cx,
-                           const double* cy, const double* cz, const int32_t* cid, int64_t b, int64_t e, double* kd,
-                           int32_t* kid, int64_t count);
+using ScanFn = int64_t (*)(double px, double py, double pz, double t, int32_t self, const double* cx, const double* cy,
+                           const double* cz, const int32_t* cid, int64_t b, int64_t e, double* kd, int32_t* kid,
+                           int64_t count);
 
 int64_t scan_generic(double px, double py, double pz, double t, int32_t self, const double* cx, const double* cy,
                      const double* cz, const int32_t* cid, int64_t b, int64_t e, double* kd, int32_t* kid,
@@ -181,11 +181,10 @@ int64_t scan_generic(double px, double py, double pz, double t, int32_t self, co
 #define SPHAERA_HAVE_AVX512_SCAN 1
 // AVX-512: 8 candidates per step, compress-stores of the kept ones. The additions use explicit rounding
 // (vaddpd {rn-sae}), which the compiler cannot fuse with the products: the same doubles as scan_generic.
-__attribute__((target("avx512f,avx512vl"))) int64_t scan_avx512(double px, double py, double pz, double t,
-                                                                  int32_t self, const double* cx, const double* cy,
-                                                                  const double* cz, const int32_t* cid, int64_t b,
-                                                                  int64_t e, double* kd, int32_t* kid,
-                                                                  int64_t count) {
+__attribute__((target("avx512f,avx512vl"))) int64_t scan_avx512(double px, double py, double pz, double t, int32_t self,
+                                                                const double* cx, const double* cy, const double* cz,
+                                                                const int32_t* cid, int64_t b, int64_t e, double* kd,
+                                                                int32_t* kid, int64_t count) {
   const __m512d vx = _mm512_set1_pd(px), vy = _mm512_set1_pd(py), vz = _mm512_set1_pd(pz);
   const __m512d vt = _mm512_set1_pd(t);
   const __m256i vself = _mm256_set1_epi32(self);
@@ -198,8 +197,8 @@ __attribute__((target("avx512f,avx512vl"))) int64_t scan_avx512(double px, doubl
     const __m512d xy = _mm512_maskz_add_round_pd(0xff, _mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy), kRound);
     const __m512d d2 = _mm512_maskz_add_round_pd(0xff, xy, _mm512_mul_pd(dz, dz), kRound);
     const __m256i ids = _mm256_maskz_loadu_epi32(lanes, cid + j);
-    const __mmask8 keep = _mm512_mask_cmp_pd_mask(lanes, d2, vt, _CMP_LT_OQ) &
-                          _mm256_mask_cmpneq_epi32_mask(lanes, ids, vself);
+    const __mmask8 keep =
+        _mm512_mask_cmp_pd_mask(lanes, d2, vt, _CMP_LT_OQ) & _mm256_mask_cmpneq_epi32_mask(lanes, ids, vself);
     _mm512_mask_compressstoreu_pd(kd + count, keep, d2);
     _mm256_mask_compressstoreu_epi32(kid + count, keep, ids);
     count += __builtin_popcount(keep);
@@ -231,7 +230,7 @@ struct Scratch {
   std::vector<double> qx, qy, qz, qd;  // centres of the candidate buckets, and their distance to the query
   std::vector<int64_t> run;            // candidate bucket t holds candidates [run[t], run[t + 1])
   std::vector<double> ox, oy, oz;      // centres of the buckets of ring r + 1
-  std::vector<double> kd, select;  // kept candidates: squared distances and indices, in candidate order
+  std::vector<double> kd, select;      // kept candidates: squared distances and indices, in candidate order
   std::vector<int32_t> kid, ties;
 };
 
@@ -478,8 +477,8 @@ class Searcher {
   // Row `id` of the symmetrised graph (its bucket q gathered in s with first_rings()): the points j ≠ id with
   // (d², j) ≤ (kd[id], ki[id]) or (d², id) ≤ (kd[j], ki[j]), and id itself with d² = 0 when `diagonal`, in
   // increasing index order. kstar ≥ every kd[j]: the candidates must hold every point within √kstar.
-  void row_members(int32_t id, int64_t q, double kstar, const double* kd, const int32_t* ki, bool diagonal,
-                   Scratch& s, Scratch& wide, std::vector<Candidate>& members) const {
+  void row_members(int32_t id, int64_t q, double kstar, const double* kd, const int32_t* ki, bool diagonal, Scratch& s,
+                   Scratch& wide, std::vector<Candidate>& members) const {
     members.clear();
     const double* p = xyz_ + 3 * static_cast<int64_t>(id);
     const double px = p[0], py = p[1], pz = p[2];
@@ -533,7 +532,8 @@ class Searcher {
   double hint_factor_ = 1.1;
 };
 
-// ---- selection of the k-th key ---------------------------------------------------------------------------------------
+// ---- selection of the k-th key
+// ---------------------------------------------------------------------------------------
 
 // The k-th smallest key (d², id) among count ≥ k candidates, by a partial sort (any count, any ties).
 void kth_key_scalar(const double* kd, const int32_t* kid, int64_t count, int k, std::vector<Candidate>& buf,
@@ -839,12 +839,10 @@ class Tiles {
         const __m512d d2 = d2_of(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, lanes);
         const __mmask8 keep = _mm512_mask_cmp_pd_mask(lanes, d2, vt, _CMP_LT_OQ);
         const __m256i ids = _mm256_maskz_loadu_epi32(lanes, b.id.data() + o);
-        const __m256i cheb =
-            _mm256_max_epi32(ady, _mm256_abs_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32(c0 - r))));
+        const __m256i cheb = _mm256_max_epi32(ady, _mm256_abs_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32(c0 - r))));
         _mm512_storeu_pd(b.cd.data() + count, _mm512_maskz_compress_pd(keep, d2));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.cid.data() + count), _mm256_maskz_compress_epi32(keep, ids));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.cheb.data() + count),
-                            _mm256_maskz_compress_epi32(keep, cheb));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.cheb.data() + count), _mm256_maskz_compress_epi32(keep, cheb));
         count += __builtin_popcount(keep);
       }
     }
@@ -890,8 +888,7 @@ class Tiles {
     __m512i best = _mm512_set1_epi64(-1);
     for (int q = 0; q < regs; ++q) {
       const __mmask8 at = selected[q] & _mm512_cmp_pd_mask(v[q], vk, _CMP_EQ_OQ);
-      const __m512i ids =
-          _mm512_maskz_cvtepi32_epi64(0xff, _mm256_maskz_loadu_epi32(lanes[q], b.cid.data() + 8 * q));
+      const __m512i ids = _mm512_maskz_cvtepi32_epi64(0xff, _mm256_maskz_loadu_epi32(lanes[q], b.cid.data() + 8 * q));
       best = _mm512_mask_max_epi64(best, at, best, ids);
     }
     alignas(64) int64_t values[8];
@@ -914,8 +911,7 @@ class Tiles {
 
 bool cpu_has_avx512() {
   return std::getenv("SPHAERA_NO_AVX512") == nullptr && __builtin_cpu_supports("avx512f") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-         __builtin_cpu_supports("avx512bw");
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
 }
 #endif
 
@@ -979,8 +975,9 @@ NearestNeighbours allocate(int64_t n, int k, std::shared_ptr<int32_t[]> storage)
   NearestNeighbours r;
   r.points = n;
   r.k = static_cast<int>(std::min<int64_t>(k, std::max<int64_t>(n - 1, 0)));
-  r.index = storage != nullptr ? std::move(storage)
-                              : std::shared_ptr<int32_t[]>(new int32_t[std::max<int64_t>(n * r.k, 1)]);  // uninitialised
+  r.index = storage != nullptr
+                ? std::move(storage)
+                : std::shared_ptr<int32_t[]>(new int32_t[std::max<int64_t>(n * r.k, 1)]);  // uninitialised
   r.kth_dist2.assign(n, 0.0);
   r.kth_index.assign(n, -1);
   return r;
@@ -1112,8 +1109,8 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
   auto phase = [&](const char* what, int64_t count, const char* of) {
     const auto now = std::chrono::steady_clock::now();
     if (timing) {
-      std::fprintf(stderr, "graph:   %-22s %8.3f s (%lld %s)\n", what, std::chrono::duration<double>(now - last).count(),
-                   static_cast<long long>(count), of);
+      std::fprintf(stderr, "graph:   %-22s %8.3f s (%lld %s)\n", what,
+                   std::chrono::duration<double>(now - last).count(), static_cast<long long>(count), of);
     }
     last = now;
   };

@@ -70,8 +70,8 @@ enum class GraphMatrix {
 };
 
 struct KnnGraphOptions {
-  int k = 8;          ///< neighbours per point (clamped to n − 1)
-  double c = 1.0;     ///< w = exp(−c · d²); V2: c = ln 2 / σ²
+  int k = 8;       ///< neighbours per point (clamped to n − 1)
+  double c = 1.0;  ///< w = exp(−c · d²); V2: c = ln 2 / σ²
   GraphMatrix matrix = GraphMatrix::kCombinatorial;
   /// Full HEALPix skies: the tiled search (where the CPU has AVX-512), else the bucket search everywhere.
   /// Both give the same matrix bit for bit; false is for tests.

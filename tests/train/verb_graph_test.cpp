@@ -140,8 +140,8 @@ TEST(MatrixMarketTest, WritesGeneralAndSymmetricFilesAtomically) {
   auto d = torch::tensor({{2.0, -1.0 / 3.0, 0.0}, {-1.0 / 3.0, 1e-300, 5e20}, {0.0, 5e20, -0.0}}, torch::kDouble);
   const auto a = CsrMatrix::from_dense(d);
   const auto path = temp_path("small.mtx");
-  sphaera::data_tools::write_matrix_market(path.string(), a.view(), {sphaera::data_tools::MatrixMarketSymmetry::kGeneral,
-                                                              "a comment\nover two lines"});
+  sphaera::data_tools::write_matrix_market(
+      path.string(), a.view(), {sphaera::data_tools::MatrixMarketSymmetry::kGeneral, "a comment\nover two lines"});
   auto m = read_matrix_market(path.string());
   EXPECT_EQ(m.banner, "%%MatrixMarket matrix coordinate real general");
   EXPECT_EQ(m.entries, a.nnz());
@@ -152,7 +152,8 @@ TEST(MatrixMarketTest, WritesGeneralAndSymmetricFilesAtomically) {
   EXPECT_NE(all.str().find("% a comment\n% over two lines\n3 3 6\n1 1 2.0000000000000000e+00\n"), std::string::npos)
       << all.str();
 
-  sphaera::data_tools::write_matrix_market(path.string(), a.view(), {sphaera::data_tools::MatrixMarketSymmetry::kSymmetric, ""});
+  sphaera::data_tools::write_matrix_market(path.string(), a.view(),
+                                           {sphaera::data_tools::MatrixMarketSymmetry::kSymmetric, ""});
   m = read_matrix_market(path.string());
   EXPECT_EQ(m.banner, "%%MatrixMarket matrix coordinate real symmetric");
   EXPECT_EQ(m.entries, 4);
@@ -166,7 +167,8 @@ TEST(MatrixMarketTest, WritesGeneralAndSymmetricFilesAtomically) {
   }
   EXPECT_EQ(siblings, 0);
   fs::remove(path);
-  EXPECT_THROW(sphaera::data_tools::write_matrix_market("/proc/no/such/dir/a.mtx", a.view()), sphaera::core::InvalidArgument);
+  EXPECT_THROW(sphaera::data_tools::write_matrix_market("/proc/no/such/dir/a.mtx", a.view()),
+               sphaera::core::InvalidArgument);
 }
 
 }  // namespace

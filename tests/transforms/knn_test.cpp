@@ -13,13 +13,13 @@
 
 #include "sphaera/transforms/healpix_grid.h"
 
+using sphaera::core::CsrArrays;
 using sphaera::transforms::brute_force_nearest_neighbours;
+using sphaera::transforms::GraphMatrix;
 using sphaera::transforms::HealpixGrid;
+using sphaera::transforms::KnnGraphOptions;
 using sphaera::transforms::nearest_neighbours;
 using sphaera::transforms::NearestNeighbours;
-using sphaera::core::CsrArrays;
-using sphaera::transforms::KnnGraphOptions;
-using sphaera::transforms::GraphMatrix;
 using sphaera::transforms::sphere_points;
 using sphaera::transforms::symmetric_knn_graph;
 
@@ -162,7 +162,8 @@ TEST(KnnGraphTest, EqualsTheUnionOfBruteForceLists) {
           if (j == i) continue;
           const double* a = xyz + 3 * i;
           const double* b = xyz + 3 * static_cast<int64_t>(j);
-          const double d2 = (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]);
+          const double d2 =
+              (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]);
           const double w = std::exp(-options.c * d2);
           degree += w;
           err2 += (l.val[t] + w) * (l.val[t] + w);
