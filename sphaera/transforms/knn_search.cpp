@@ -693,7 +693,7 @@ class Tiles {
         double kd;
         int32_t ki;
         int reach;
-        if (count > 32 || !select_rank(b, count, kd, ki, reach)) {
+        if (count > 32 || !select_peel(b, count, kd, ki, reach)) {
           kth_key_scalar(b.cd.data(), b.cid.data(), count, k_, b.fallback, kd, ki);
           reach = 0;
           for (int64_t j = 0; j < count; ++j) {
@@ -789,11 +789,11 @@ class Tiles {
     return _mm512_maskz_add_round_pd(0xff, xy, _mm512_mul_pd(dz, dz), kRound);
   }
 
-  // The smallest (or largest) of 8 lanes (GCC 12's reduction intrinsics warn of uninitialised values).
-  static SPHAERA_AVX512 double reduce(__m512d v, bool smallest) {
+  // The smallest of 8 lanes (GCC 12's reduction and shuffle intrinsics warn of uninitialised values).
+  static SPHAERA_AVX512 double min_lane(__m512d v) {
     alignas(64) double lanes[8];
     _mm512_store_pd(lanes, v);
-    return smallest ? *std::min_element(lanes, lanes + 8) : *std::max_element(lanes, lanes + 8);
+    return *std::min_element(lanes, lanes + 8);
   }
 
   static SPHAERA_AVX512 __m512d min_d2(__m512d best, const __m512d px, const __m512d py, const __m512d pz,
@@ -817,7 +817,7 @@ class Tiles {
       const int64_t col = static_cast<int64_t>(u + b.m + side * ring) * b.w + (v + b.m - r);
       best = min_d2(best, px, py, pz, b.xt.data() + col, b.yt.data() + col, b.zt.data() + col, 2 * r + 1);
     }
-    const double chord = std::sqrt(reduce(best, true)) * (1 - 1e-12) - rho_;
+    const double chord = std::sqrt(min_lane(best)) * (1 - 1e-12) - rho_;
     return chord > 0 ? chord * chord : 0.0;
   }
 
@@ -849,55 +849,59 @@ class Tiles {
     return count;
   }
 
-  // The k-th key among count ≤ 32 candidates: rank_i = #{j : d_j < d_i}; when exactly k have rank < k (no tie
-  // across the k-th place), the k-th key is the largest (d², id) among them, and `reach` their largest
-  // Chebyshev distance. Returns false otherwise.
-  SPHAERA_AVX512 bool select_rank(const Block& b, int64_t count, double& kth_d2, int32_t& kth_id, int& reach) const {
-    const double* kd = b.cd.data();
+  // The largest of 8 lanes (as min_lane).
+  static SPHAERA_AVX512 double max_lane(__m512d v) {
+    alignas(64) double lanes[8];
+    _mm512_store_pd(lanes, v);
+    return *std::max_element(lanes, lanes + 8);
+  }
+
+  // The k-th key among k ≤ count ≤ 32 candidates, by peeling off the largest values: the count − k largest lie
+  // beyond the k-th place (the hint keeps them few). When the values at the k-th place are all kept, the k-th
+  // key is the largest (d², index) among those left, and `reach` their largest Chebyshev distance. Returns
+  // false when equal values straddle the k-th place (the caller then sorts).
+  SPHAERA_AVX512 bool select_peel(const Block& b, int64_t count, double& kth_d2, int32_t& kth_id, int& reach) const {
     const int regs = static_cast<int>((count + 7) / 8);
     __m512d v[4];
-    __m512i rank[4];
-    __mmask8 lanes[4];
+    __mmask8 alive[4];
     for (int q = 0; q < regs; ++q) {
-      lanes[q] = lane_mask(count - 8 * q);
-      v[q] = _mm512_mask_loadu_pd(_mm512_set1_pd(kInf), lanes[q], kd + 8 * q);
-      rank[q] = _mm512_setzero_si512();
+      alive[q] = lane_mask(count - 8 * q);
+      v[q] = _mm512_maskz_loadu_pd(alive[q], b.cd.data() + 8 * q);
     }
-    const __m512i one = _mm512_set1_epi64(1);
-    for (int64_t j = 0; j < count; ++j) {
-      const __m512d x = _mm512_set1_pd(kd[j]);
+    int64_t excess = count - k_;
+    for (;;) {
+      __m512d top = _mm512_set1_pd(-kInf);
+      for (int q = 0; q < regs; ++q) top = _mm512_mask_max_pd(top, alive[q], top, v[q]);
+      const double largest = max_lane(top);
+      const __m512d vl = _mm512_set1_pd(largest);
+      __mmask8 at[4];
+      int64_t tied = 0;
       for (int q = 0; q < regs; ++q) {
-        rank[q] = _mm512_mask_add_epi64(rank[q], _mm512_cmp_pd_mask(x, v[q], _CMP_LT_OQ), rank[q], one);
+        at[q] = alive[q] & _mm512_cmp_pd_mask(v[q], vl, _CMP_EQ_OQ);
+        tied += __builtin_popcount(at[q]);
       }
+      if (tied <= excess) {
+        for (int q = 0; q < regs; ++q) alive[q] &= static_cast<__mmask8>(~at[q]);
+        excess -= tied;
+        continue;
+      }
+      if (excess != 0) return false;
+      __m512i best = _mm512_set1_epi64(-1);
+      __m512i far = _mm512_setzero_si512();
+      for (int q = 0; q < regs; ++q) {
+        const __m512i ids = _mm512_maskz_cvtepi32_epi64(0xff, _mm256_maskz_loadu_epi32(0xff, b.cid.data() + 8 * q));
+        const __m512i cheb = _mm512_maskz_cvtepi32_epi64(0xff, _mm256_maskz_loadu_epi32(0xff, b.cheb.data() + 8 * q));
+        best = _mm512_mask_max_epi64(best, at[q], best, ids);
+        far = _mm512_mask_max_epi64(far, alive[q], far, cheb);
+      }
+      alignas(64) int64_t values[8];
+      _mm512_store_si512(values, best);
+      kth_id = static_cast<int32_t>(*std::max_element(values, values + 8));
+      _mm512_store_si512(values, far);
+      reach = static_cast<int>(*std::max_element(values, values + 8));
+      kth_d2 = largest;
+      return true;
     }
-    const __m512i kvec = _mm512_set1_epi64(k_);
-    __mmask8 selected[4];
-    int total = 0;
-    __m512d top = _mm512_set1_pd(-kInf);
-    __m512i far = _mm512_setzero_si512();
-    for (int q = 0; q < regs; ++q) {
-      selected[q] = lanes[q] & _mm512_cmplt_epi64_mask(rank[q], kvec);
-      total += __builtin_popcount(selected[q]);
-      top = _mm512_mask_max_pd(top, selected[q], top, v[q]);
-      const __m512i cheb = _mm512_maskz_cvtepi32_epi64(0xff, _mm256_maskz_loadu_epi32(lanes[q], b.cheb.data() + 8 * q));
-      far = _mm512_mask_max_epi64(far, selected[q], far, cheb);
-    }
-    if (total != k_) return false;
-    const double kth = reduce(top, false);
-    const __m512d vk = _mm512_set1_pd(kth);
-    __m512i best = _mm512_set1_epi64(-1);
-    for (int q = 0; q < regs; ++q) {
-      const __mmask8 at = selected[q] & _mm512_cmp_pd_mask(v[q], vk, _CMP_EQ_OQ);
-      const __m512i ids = _mm512_maskz_cvtepi32_epi64(0xff, _mm256_maskz_loadu_epi32(lanes[q], b.cid.data() + 8 * q));
-      best = _mm512_mask_max_epi64(best, at, best, ids);
-    }
-    alignas(64) int64_t values[8];
-    _mm512_store_si512(values, best);
-    kth_id = static_cast<int32_t>(*std::max_element(values, values + 8));
-    _mm512_store_si512(values, far);
-    reach = static_cast<int>(*std::max_element(values, values + 8));
-    kth_d2 = kth;
-    return true;
   }
 
   const double* xyz_;
