@@ -569,6 +569,8 @@ void kth_key_scalar(const double* kd, const int32_t* kid, int64_t count, int k, 
 class Tiles {
  public:
   static constexpr int kTile = 16;
+  // Each proven pixel's k nearest as bits of its 7 × 7 window ((dy + 3)·7 + dx + 3); bit kFar: some lie beyond.
+  static constexpr int kFar = 63;
   // The next pixel (a neighbour in NEST order) keeps the candidates below this factor times the k-th squared
   // distance of the previous one; rarely too few (then the proven bound is used).
   static constexpr double kHintFactor = 1.05;
@@ -591,7 +593,8 @@ class Tiles {
   struct Block {
     std::vector<double> x, y, z, xt, yt, zt, kd;
     std::vector<int32_t> id, ki;
-    std::vector<double> cd;  // per query: the candidates kept (d², index, Chebyshev distance)
+    std::vector<uint64_t> near;  // pass 1's bits (row sizes from bits)
+    std::vector<double> cd;      // per query: the candidates kept (d², index, Chebyshev distance)
     std::vector<int32_t> cid, cheb;
     std::vector<Candidate> fallback;
     std::vector<uint64_t> sx, sy;
@@ -605,6 +608,7 @@ class Tiles {
     const int64_t cells = static_cast<int64_t>(w_) * w_;
     for (auto* v : {&b.x, &b.y, &b.z, &b.xt, &b.yt, &b.zt, &b.kd}) v->resize(cells);
     b.id.resize(cells);
+    b.near.resize(cells);
     b.ki.resize(cells);
     const int64_t window = static_cast<int64_t>(2 * m_ + 1) * (2 * m_ + 1) + 16;
     b.cd.resize(window);
@@ -660,6 +664,46 @@ class Tiles {
     }
   }
 
+  // Gathers pass 1's bits of the tile's block with a margin of 3 (cells outside the face: none).
+  void load_bits(int64_t tile, Block& b, const uint64_t* near) const {
+    b.m = 3;
+    b.w = kTile + 6;
+    const int64_t per_face = (nside_ / kTile) * (nside_ / kTile);
+    const int64_t face = tile / per_face;
+    const int64_t local = (tile % per_face) * kTile * kTile;
+    const int64_t face_first = face * nside_ * nside_;
+    b.first = face_first + local;
+    b.x0 = static_cast<int64_t>(compress_bits(static_cast<uint64_t>(local)));
+    b.y0 = static_cast<int64_t>(compress_bits(static_cast<uint64_t>(local) >> 1));
+    for (int c = 0; c < b.w; ++c) {
+      const int64_t gx = b.x0 - b.m + c, gy = b.y0 - b.m + c;
+      b.sx[c] = gx >= 0 && gx < nside_ ? spread_bits(static_cast<uint64_t>(gx)) : ~uint64_t{0};
+      b.sy[c] = gy >= 0 && gy < nside_ ? spread_bits(static_cast<uint64_t>(gy)) << 1 : ~uint64_t{0};
+    }
+    for (int by = 0; by < b.w; ++by) {
+      for (int bx = 0; bx < b.w; ++bx) {
+        const bool outside = b.sx[bx] == ~uint64_t{0} || b.sy[by] == ~uint64_t{0};
+        b.near[by * b.w + bx] = outside ? 0 : near[face_first + static_cast<int64_t>(b.sx[bx] | b.sy[by])];
+      }
+    }
+  }
+
+  // Pass 2 from pass 1's bits (every extent ≤ 3): the row of the pixel at local (u, v) holds its k nearest and
+  // each j of its 7 × 7 window whose k nearest include it, which is bit 48 − code of j's bits.
+  SPHAERA_AVX512 int64_t row_size_from_bits(const Block& b, int u, int v, bool diagonal) const {
+    const uint64_t mine = b.near[static_cast<int64_t>(v + 3) * b.w + (u + 3)];
+    const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m512i one = _mm512_set1_epi64(1);
+    uint64_t theirs = 0;
+    for (int dy = -3; dy <= 3; ++dy) {
+      const __m512i bits = _mm512_maskz_loadu_epi64(0x7f, b.near.data() + static_cast<int64_t>(v + 3 + dy) * b.w + u);
+      const __m512i shift = _mm512_sub_epi64(_mm512_set1_epi64(48 - (dy + 3) * 7), lane);
+      const __mmask8 set = _mm512_mask_test_epi64_mask(0x7f, _mm512_maskz_srlv_epi64(0x7f, bits, shift), one);
+      theirs |= static_cast<uint64_t>(set) << ((dy + 3) * 7);
+    }
+    return k_ + __builtin_popcountll(theirs & ~mine) + (diagonal ? 1 : 0);
+  }
+
   // Local coordinates (in the tile) of its l-th pixel, and whether its window of radius r lies in the face.
   bool inside(const Block& b, int l, int r, int& u, int& v) const {
     u = static_cast<int>(compress_bits(static_cast<uint64_t>(l)));
@@ -669,7 +713,7 @@ class Tiles {
   }
 
   // Pass 1: the k-th key and extent of every pixel of the tile it can prove (others keep kth_id −1).
-  SPHAERA_AVX512 void kth_keys(Block& b, double* kth_d2, int32_t* kth_id, uint8_t* extent) const {
+  SPHAERA_AVX512 void kth_keys(Block& b, double* kth_d2, int32_t* kth_id, uint8_t* extent, uint64_t* near) const {
     double hint = 0;
     int start = first_;
     for (int l = 0; l < kTile * kTile; ++l) {
@@ -693,16 +737,22 @@ class Tiles {
         double kd;
         int32_t ki;
         int reach;
-        if (count > 32 || !select_peel(b, count, kd, ki, reach)) {
+        uint64_t bits;
+        if (count > 32 || !select_peel(b, count, kd, ki, reach, bits)) {
           kth_key_scalar(b.cd.data(), b.cid.data(), count, k_, b.fallback, kd, ki);
           reach = 0;
+          bits = 0;
           for (int64_t j = 0; j < count; ++j) {
-            if (b.cd[j] < kd || (b.cd[j] == kd && b.cid[j] <= ki)) reach = std::max(reach, b.cheb[j]);
+            if (b.cd[j] < kd || (b.cd[j] == kd && b.cid[j] <= ki)) {
+              reach = std::max(reach, b.cheb[j] & 0xff);
+              bits |= uint64_t{1} << (b.cheb[j] >> 8);
+            }
           }
         }
         kth_d2[self] = kd;
         kth_id[self] = ki;
         extent[self] = static_cast<uint8_t>(reach);
+        near[self] = bits;
         hint = kd * kHintFactor;
         proven = true;
         start = r;
@@ -839,10 +889,17 @@ class Tiles {
         const __m512d d2 = d2_of(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, lanes);
         const __mmask8 keep = _mm512_mask_cmp_pd_mask(lanes, d2, vt, _CMP_LT_OQ);
         const __m256i ids = _mm256_maskz_loadu_epi32(lanes, b.id.data() + o);
-        const __m256i cheb = _mm256_max_epi32(ady, _mm256_abs_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32(c0 - r))));
+        const __m256i dx = _mm256_add_epi32(lane, _mm256_set1_epi32(c0 - r));
+        const __m256i cheb = _mm256_max_epi32(ady, _mm256_abs_epi32(dx));
+        // Cell code in the 7 × 7 window (dy + 3)·7 + dx + 3, or kFar beyond it; packed above the distance.
+        const __m256i code =
+            _mm256_mask_blend_epi32(_mm256_cmpgt_epi32_mask(cheb, _mm256_set1_epi32(3)),
+                                    _mm256_add_epi32(dx, _mm256_set1_epi32((dy + 3) * 7 + 3)), _mm256_set1_epi32(kFar));
+        const __m256i packed = _mm256_or_si256(cheb, _mm256_slli_epi32(code, 8));
         _mm512_storeu_pd(b.cd.data() + count, _mm512_maskz_compress_pd(keep, d2));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.cid.data() + count), _mm256_maskz_compress_epi32(keep, ids));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.cheb.data() + count), _mm256_maskz_compress_epi32(keep, cheb));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.cheb.data() + count),
+                            _mm256_maskz_compress_epi32(keep, packed));
         count += __builtin_popcount(keep);
       }
     }
@@ -860,7 +917,8 @@ class Tiles {
   // beyond the k-th place (the hint keeps them few). When the values at the k-th place are all kept, the k-th
   // key is the largest (d², index) among those left, and `reach` their largest Chebyshev distance. Returns
   // false when equal values straddle the k-th place (the caller then sorts).
-  SPHAERA_AVX512 bool select_peel(const Block& b, int64_t count, double& kth_d2, int32_t& kth_id, int& reach) const {
+  SPHAERA_AVX512 bool select_peel(const Block& b, int64_t count, double& kth_d2, int32_t& kth_id, int& reach,
+                                  uint64_t& near) const {
     const int regs = static_cast<int>((count + 7) / 8);
     __m512d v[4];
     __mmask8 alive[4];
@@ -888,17 +946,25 @@ class Tiles {
       if (excess != 0) return false;
       __m512i best = _mm512_set1_epi64(-1);
       __m512i far = _mm512_setzero_si512();
+      __m512i bits = _mm512_setzero_si512();
+      const __m512i low = _mm512_set1_epi64(0xff);
+      const __m512i one = _mm512_set1_epi64(1);
       for (int q = 0; q < regs; ++q) {
         const __m512i ids = _mm512_maskz_cvtepi32_epi64(0xff, _mm256_maskz_loadu_epi32(0xff, b.cid.data() + 8 * q));
-        const __m512i cheb = _mm512_maskz_cvtepi32_epi64(0xff, _mm256_maskz_loadu_epi32(0xff, b.cheb.data() + 8 * q));
+        const __m512i packed = _mm512_maskz_cvtepi32_epi64(0xff, _mm256_maskz_loadu_epi32(0xff, b.cheb.data() + 8 * q));
         best = _mm512_mask_max_epi64(best, at[q], best, ids);
-        far = _mm512_mask_max_epi64(far, alive[q], far, cheb);
+        far = _mm512_mask_max_epi64(far, alive[q], far, _mm512_and_si512(packed, low));
+        bits = _mm512_mask_or_epi64(bits, alive[q], bits,
+                                    _mm512_maskz_sllv_epi64(0xff, one, _mm512_maskz_srli_epi64(0xff, packed, 8)));
       }
       alignas(64) int64_t values[8];
       _mm512_store_si512(values, best);
       kth_id = static_cast<int32_t>(*std::max_element(values, values + 8));
       _mm512_store_si512(values, far);
       reach = static_cast<int>(*std::max_element(values, values + 8));
+      _mm512_store_si512(values, bits);
+      near = 0;
+      for (int64_t x : values) near |= static_cast<uint64_t>(x);
       kth_d2 = largest;
       return true;
     }
@@ -1130,10 +1196,13 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
   std::fill(extent.begin(), extent.end(), uint8_t{0});
   core::Buffer<uint8_t> chosen(n);
   std::fill(chosen.begin(), chosen.end(), uint8_t{0});
+  core::Buffer<uint64_t> near;  // the tiles' bits of each proven pixel's k nearest (7 × 7 window)
 #ifdef SPHAERA_HAVE_AVX512_SCAN
   std::unique_ptr<Tiles> tiles;
   if (options.tiles && points.full_healpix_sky() && Tiles::applies(points.healpix_nside, k) && knn_tiles_available()) {
     tiles = std::make_unique<Tiles>(points.xyz, points.healpix_nside, k);
+    near = core::Buffer<uint64_t>(n);
+    std::fill(near.begin(), near.end(), uint64_t{0});
   }
 #endif
 
@@ -1147,7 +1216,7 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
 #pragma omp for schedule(dynamic, 4)
       for (int64_t t = 0; t < tiles->count(); ++t) {
         tiles->load(t, block, tiles->margin(), nullptr, nullptr);
-        tiles->kth_keys(block, kth_d2.data(), kth_id.data(), extent.data());
+        tiles->kth_keys(block, kth_d2.data(), kth_id.data(), extent.data(), near.data());
       }
     }
   }
@@ -1187,7 +1256,13 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
         std::vector<double> staged_val(staged_col.size());
 #pragma omp for schedule(dynamic, 4)
         for (int64_t t = 0; t < tiles->count(); ++t) {
-          tiles->load(t, block, row_radius, kth_d2.data(), kth_id.data());
+          // Row sizes come from pass 1's bits when every extent fits their 7 × 7 windows.
+          const bool from_bits = !write && row_radius <= 3;
+          if (from_bits) {
+            tiles->load_bits(t, block, near.data());
+          } else {
+            tiles->load(t, block, row_radius, kth_d2.data(), kth_id.data());
+          }
           const int r = row_radius;
           for (int l = 0; l < Tiles::kTile * Tiles::kTile;) {
             const int64_t i = block.first + l;
@@ -1195,7 +1270,10 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
             const bool inside = tiles->inside(block, l, r, u, v);
             if (!write) {
               tiled[i] = inside && extent[i] > 0 && !chosen[i];
-              if (tiled[i]) rp[i + 1] = tiles->row(block, l, u, v, r, diagonal, c, nullptr, nullptr);
+              if (tiled[i]) {
+                rp[i + 1] = from_bits ? tiles->row_size_from_bits(block, u, v, diagonal)
+                                      : tiles->row(block, l, u, v, r, diagonal, c, nullptr, nullptr);
+              }
               ++l;
               continue;
             }
