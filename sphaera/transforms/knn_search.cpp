@@ -619,8 +619,9 @@ class Tiles {
   }
 
   // Gathers the tile's block with a margin of `margin` pixels: the coordinates (transposed too for pass 1,
-  // kd null), or the coordinates and k-th keys (rows passes).
-  void load(int64_t tile, Block& b, int margin, const double* kd, const int32_t* ki) const {
+  // kd null), and for the rows passes pass 1's bits (near not null) or else the k-th keys.
+  void load(int64_t tile, Block& b, int margin, const double* kd, const int32_t* ki,
+            const uint64_t* near = nullptr) const {
     b.m = margin;
     b.w = kTile + 2 * margin;
     const bool transposed = kd == nullptr;
@@ -644,6 +645,7 @@ class Tiles {
           b.x[c] = b.y[c] = b.z[c] = b.kd[c] = 0.0;
           if (transposed) b.xt[t] = b.yt[t] = b.zt[t] = 0.0;
           b.id[c] = b.ki[c] = -1;
+          b.near[c] = 0;
           continue;
         }
         const int64_t pix = face_first + static_cast<int64_t>(b.sx[bx] | b.sy[by]);
@@ -656,6 +658,8 @@ class Tiles {
           b.xt[t] = p[0];
           b.yt[t] = p[1];
           b.zt[t] = p[2];
+        } else if (near != nullptr) {
+          b.near[c] = near[pix];
         } else {
           b.kd[c] = kd[pix];
           b.ki[c] = ki[pix];
@@ -691,17 +695,23 @@ class Tiles {
   // Pass 2 from pass 1's bits (every extent ≤ 3): the row of the pixel at local (u, v) holds its k nearest and
   // each j of its 7 × 7 window whose k nearest include it, which is bit 48 − code of j's bits.
   SPHAERA_AVX512 int64_t row_size_from_bits(const Block& b, int u, int v, bool diagonal) const {
-    const uint64_t mine = b.near[static_cast<int64_t>(v + 3) * b.w + (u + 3)];
+    const uint64_t mine = b.near[static_cast<int64_t>(v + b.m) * b.w + (u + b.m)];
+    return k_ + __builtin_popcountll(theirs(b, u, v) & ~mine) + (diagonal ? 1 : 0);
+  }
+
+  // The pixels j of the 7 × 7 window of the pixel at local (u, v) whose k nearest include it, as window bits.
+  SPHAERA_AVX512 uint64_t theirs(const Block& b, int u, int v) const {
     const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
     const __m512i one = _mm512_set1_epi64(1);
-    uint64_t theirs = 0;
+    uint64_t result = 0;
     for (int dy = -3; dy <= 3; ++dy) {
-      const __m512i bits = _mm512_maskz_loadu_epi64(0x7f, b.near.data() + static_cast<int64_t>(v + 3 + dy) * b.w + u);
+      const int64_t start = static_cast<int64_t>(v + b.m + dy) * b.w + (u + b.m - 3);
+      const __m512i bits = _mm512_maskz_loadu_epi64(0x7f, b.near.data() + start);
       const __m512i shift = _mm512_sub_epi64(_mm512_set1_epi64(48 - (dy + 3) * 7), lane);
       const __mmask8 set = _mm512_mask_test_epi64_mask(0x7f, _mm512_maskz_srlv_epi64(0x7f, bits, shift), one);
-      theirs |= static_cast<uint64_t>(set) << ((dy + 3) * 7);
+      result |= static_cast<uint64_t>(set) << ((dy + 3) * 7);
     }
-    return k_ + __builtin_popcountll(theirs & ~mine) + (diagonal ? 1 : 0);
+    return result;
   }
 
   // Local coordinates (in the tile) of its l-th pixel, and whether its window of radius r lies in the face.
@@ -763,13 +773,29 @@ class Tiles {
 
   // Passes 2 and 3 for the tile's l-th pixel at local (u, v), whose window of radius r holds its row: the
   // members (and itself when `diagonal`), sorted by index, to col/val as index and −c·d²; returns their
-  // number. With col null, only counts.
-  SPHAERA_AVX512 int64_t row(Block& b, int l, int u, int v, int r, bool diagonal, double c, int32_t* col,
-                             double* val) const {
+  // number. With col null, only counts. from_bits: the block holds pass 1's bits (margin 3), which give the
+  // members; else its k-th keys, compared with the distances.
+  SPHAERA_AVX512 int64_t row(Block& b, int l, int u, int v, int r, bool diagonal, double c, int32_t* col, double* val,
+                             bool from_bits = false) const {
     const int64_t self = b.first + l;
     const double* p = xyz_ + 3 * self;
     const __m512d px = _mm512_set1_pd(p[0]), py = _mm512_set1_pd(p[1]), pz = _mm512_set1_pd(p[2]);
     const int64_t centre = static_cast<int64_t>(v + b.m) * b.w + (u + b.m);
+    if (from_bits) {
+      const uint64_t members = b.near[centre] | theirs(b, u, v);
+      int64_t count = 0;
+      for (int dy = -3; dy <= 3; ++dy) {
+        const __mmask8 keep = static_cast<__mmask8>((members >> ((dy + 3) * 7)) & 0x7f);
+        if (keep == 0) continue;
+        const int64_t o = static_cast<int64_t>(v + b.m + dy) * b.w + (u + b.m - 3);
+        const __m512d d2 = d2_of(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, keep);
+        _mm512_storeu_pd(b.cd.data() + count, _mm512_maskz_compress_pd(keep, d2));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.cid.data() + count),
+                            _mm256_maskz_compress_epi32(keep, _mm256_maskz_loadu_epi32(keep, b.id.data() + o)));
+        count += __builtin_popcount(keep);
+      }
+      return emit(b, count, self, diagonal, c, col, val);
+    }
     const __m512d own_d2 = _mm512_set1_pd(b.kd[centre]);
     const __m256i own_id = _mm256_set1_epi32(b.ki[centre]);
     const __m256i self_id = _mm256_set1_epi32(static_cast<int32_t>(self));
@@ -797,6 +823,14 @@ class Tiles {
         count += __builtin_popcount(keep);
       }
     }
+    if (col == nullptr) return count + (diagonal ? 1 : 0);
+    return emit(b, count, self, diagonal, c, col, val);
+  }
+
+  // The row from the members gathered in b.cd / b.cid: itself added when `diagonal`, sorted by index into
+  // col/val as index and −c·d²; returns the row's size.
+  SPHAERA_AVX512 int64_t emit(Block& b, int64_t count, int64_t self, bool diagonal, double c, int32_t* col,
+                              double* val) const {
     if (diagonal) {
       if (col != nullptr) {
         b.cd[count] = 0.0;
@@ -1256,10 +1290,12 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
         std::vector<double> staged_val(staged_col.size());
 #pragma omp for schedule(dynamic, 4)
         for (int64_t t = 0; t < tiles->count(); ++t) {
-          // Row sizes come from pass 1's bits when every extent fits their 7 × 7 windows.
-          const bool from_bits = !write && row_radius <= 3;
-          if (from_bits) {
+          // Rows come from pass 1's bits when every extent fits their 7 × 7 windows.
+          const bool from_bits = row_radius <= 3;
+          if (from_bits && !write) {
             tiles->load_bits(t, block, near.data());
+          } else if (from_bits) {
+            tiles->load(t, block, 3, kth_d2.data(), kth_id.data(), near.data());
           } else {
             tiles->load(t, block, row_radius, kth_d2.data(), kth_id.data());
           }
@@ -1289,7 +1325,7 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
               const int64_t row = block.first + q;
               tiles->inside(block, q, r, u, v);
               tiles->row(block, q, u, v, r, diagonal, c, staged_col.data() + (rp[row] - base),
-                         staged_val.data() + (rp[row] - base));
+                         staged_val.data() + (rp[row] - base), from_bits);
             }
             exp_nonpositive_inplace(staged_val.data(), total);
             for (int q = l; q < e; ++q) {
