@@ -618,13 +618,11 @@ class Tiles {
     b.sy.resize(w_);
   }
 
-  // Gathers the tile's block with a margin of `margin` pixels: the coordinates (transposed too for pass 1,
-  // kd null), and for the rows passes pass 1's bits (near not null) or else the k-th keys.
-  void load(int64_t tile, Block& b, int margin, const double* kd, const int32_t* ki,
-            const uint64_t* near = nullptr) const {
+  // Places the block of `tile` with a margin: its first pixel, origin in (x, y), and the NEST bits of its
+  // columns and rows (all ones outside the face). Returns the NEST index of the face's first pixel.
+  int64_t place(int64_t tile, Block& b, int margin) const {
     b.m = margin;
     b.w = kTile + 2 * margin;
-    const bool transposed = kd == nullptr;
     const int64_t per_face = (nside_ / kTile) * (nside_ / kTile);
     const int64_t face = tile / per_face;
     const int64_t local = (tile % per_face) * kTile * kTile;
@@ -637,6 +635,15 @@ class Tiles {
       b.sx[c] = gx >= 0 && gx < nside_ ? spread_bits(static_cast<uint64_t>(gx)) : ~uint64_t{0};
       b.sy[c] = gy >= 0 && gy < nside_ ? spread_bits(static_cast<uint64_t>(gy)) << 1 : ~uint64_t{0};
     }
+    return face_first;
+  }
+
+  // Gathers the tile's block with a margin of `margin` pixels: the coordinates (transposed too for pass 1,
+  // kd null), and for the rows passes pass 1's bits (near not null) or else the k-th keys.
+  void load(int64_t tile, Block& b, int margin, const double* kd, const int32_t* ki,
+            const uint64_t* near = nullptr) const {
+    const int64_t face_first = place(tile, b, margin);
+    const bool transposed = kd == nullptr;
     for (int by = 0; by < b.w; ++by) {
       for (int bx = 0; bx < b.w; ++bx) {
         const int64_t c = by * b.w + bx;
@@ -670,20 +677,7 @@ class Tiles {
 
   // Gathers pass 1's bits of the tile's block with a margin of 3 (cells outside the face: none).
   void load_bits(int64_t tile, Block& b, const uint64_t* near) const {
-    b.m = 3;
-    b.w = kTile + 6;
-    const int64_t per_face = (nside_ / kTile) * (nside_ / kTile);
-    const int64_t face = tile / per_face;
-    const int64_t local = (tile % per_face) * kTile * kTile;
-    const int64_t face_first = face * nside_ * nside_;
-    b.first = face_first + local;
-    b.x0 = static_cast<int64_t>(compress_bits(static_cast<uint64_t>(local)));
-    b.y0 = static_cast<int64_t>(compress_bits(static_cast<uint64_t>(local) >> 1));
-    for (int c = 0; c < b.w; ++c) {
-      const int64_t gx = b.x0 - b.m + c, gy = b.y0 - b.m + c;
-      b.sx[c] = gx >= 0 && gx < nside_ ? spread_bits(static_cast<uint64_t>(gx)) : ~uint64_t{0};
-      b.sy[c] = gy >= 0 && gy < nside_ ? spread_bits(static_cast<uint64_t>(gy)) << 1 : ~uint64_t{0};
-    }
+    const int64_t face_first = place(tile, b, 3);
     for (int by = 0; by < b.w; ++by) {
       for (int bx = 0; bx < b.w; ++bx) {
         const bool outside = b.sx[bx] == ~uint64_t{0} || b.sy[by] == ~uint64_t{0};
