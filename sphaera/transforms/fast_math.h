@@ -14,7 +14,7 @@ inline double exp_nonpositive(double x) {
   x = underflow ? -700.0 : x;
   constexpr double kShifter = 6755399441055744.0;  // 1.5·2⁵²: adding it rounds to an integer
   constexpr double kLog2e = 1.4426950408889634;
-  constexpr double kLn2Hi = 0.693147180369123816490;   // 32 significant bits: n·kLn2Hi is exact
+  constexpr double kLn2Hi = 0.693147180369123816490;  // 32 significant bits: n·kLn2Hi is exact
   constexpr double kLn2Lo = 1.90821492927058770002e-10;
   const double shifted = x * kLog2e + kShifter;
   const double n = shifted - kShifter;
@@ -42,6 +42,31 @@ inline double exp_nonpositive(double x) {
   std::memcpy(&scale, &scale_bits, sizeof(scale));
   return underflow ? 0.0 : p * scale;
 }
+
+/// A vertex degree summed in one fixed order: the j-th term (in column order) goes to partial sum j mod 8, and
+/// the eight are added in a fixed tree. Every graph path sums this way, so all give the same doubles, and the
+/// eight additions are independent (a plain running sum is one long chain of dependent additions).
+class DegreeSum {
+ public:
+  void add(double w) { part_[count_++ & 7] += w; }
+  /// add(w[t]) for t < count; whole runs of eight are added lane by lane (the compiler vectorises them).
+  void add(const double* w, int64_t count) {
+    int64_t t = 0;
+    for (; t < count && (count_ & 7) != 0; ++t) add(w[t]);
+    for (; t + 8 <= count; t += 8) {
+      for (int lane = 0; lane < 8; ++lane) part_[lane] += w[t + lane];
+      count_ += 8;
+    }
+    for (; t < count; ++t) add(w[t]);
+  }
+  double total() const {
+    return ((part_[0] + part_[1]) + (part_[2] + part_[3])) + ((part_[4] + part_[5]) + (part_[6] + part_[7]));
+  }
+
+ private:
+  double part_[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t count_ = 0;
+};
 
 }  // namespace sphaera::transforms
 

@@ -18,6 +18,7 @@
 #include <ATen/ATen.h>
 
 #include "sphaera/core/check.h"
+#include "sphaera/transforms/fast_math.h"
 #include "sphaera/transforms/healpix_grid.h"
 #include "sphaera/transforms/knn.h"
 
@@ -122,15 +123,15 @@ core::CsrMatrix laplacian(const core::CsrMatrix& w, LaplacianKind kind) {
   std::vector<double> degree(n), w_diag(n, 0.0);
   for (int64_t i = 0; i < n; ++i) {
     bool has_diag = false;
-    double deg = 0;
+    DegreeSum deg;
     for (int64_t e = arp[i]; e < arp[i + 1]; ++e) {
-      deg += aval[e];
+      deg.add(aval[e]);
       if (acol[e] == i) {
         has_diag = true;
         w_diag[i] = aval[e];
       }
     }
-    degree[i] = deg;
+    degree[i] = deg.total();
     rp[i + 1] = rp[i] + (arp[i + 1] - arp[i]) + (has_diag ? 0 : 1);
   }
   auto col = at::empty({rp[n]}, at::kInt);

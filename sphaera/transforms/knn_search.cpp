@@ -579,6 +579,24 @@ class Tiles {
       : xyz_(xyz), nside_(nside), k_(k), first_(first_radius(k)), m_(first_radius(k) + 3), w_(kTile + 2 * m_) {
     const T_Healpix_Base<int64> base(nside, NEST, SET_NSIDE);
     rho_ = 2.0 * std::sin(0.5 * base.max_pixrad() * 1.01 + 1e-12) * (1 + 1e-12) + 1e-15;
+    // The 7 × 7 window's codes in NEST order (with their slots in sorted_row), for each pattern of its corner
+    // (X, Y). NEST order is the order of (interleave(X >> 3, Y >> 3), interleave(X & 7, Y & 7)); the window's
+    // cells span 2 × 2 values of the first part, whose middle two come in the order given by whose +1 carries
+    // higher (the lowest zero bit of X >> 3 against that of Y >> 3, y bits lying above x bits). A
+    // representative corner of each pattern gives it.
+    nest_codes_.assign(kPatterns * kCodeRun, kFar);
+    for (int pattern = 0; pattern < kPatterns; ++pattern) {
+      const uint64_t x = (pattern & 7) + (pattern >> 6 ? 8 : 0), y = (pattern >> 3) & 7;
+      std::vector<std::pair<uint64_t, int32_t>> cells;
+      for (int code = 0; code < 49; ++code) {
+        cells.emplace_back(spread_bits(x + code % 7) | (spread_bits(y + code / 7) << 1), code);
+      }
+      std::sort(cells.begin(), cells.end());
+      for (int t = 0; t < 49; ++t) {
+        const int code = cells[t].second;
+        nest_codes_[pattern * kCodeRun + t] = code | ((code / 7) * 8 + code % 7) << 8;  // code | slot << 8
+      }
+    }
   }
 
   // The first window radius tried for k: about the radius of a disc of k + 1 pixels.
@@ -708,6 +726,69 @@ class Tiles {
     return result;
   }
 
+  // Pass 3 from pass 1's bits for the pixel at local (u, v) of a block with margin 3, whose 7 × 7 window lies in
+  // the face: its members (itself too when `diagonal`) in NEST order, to col/val as index and −c·d²; returns
+  // their number. The members are the window's bits; the pattern table gives their order. The window's values
+  // stay in registers, 8 slots per row (slot 8·(dy + 3) + dx + 3), picked by permutes.
+  SPHAERA_AVX512 int64_t sorted_row(Block& b, int l, int u, int v, bool diagonal, double c, int32_t* col,
+                                    double* val) const {
+    const double* p = xyz_ + 3 * (b.first + l);
+    const __m512d px = _mm512_set1_pd(p[0]), py = _mm512_set1_pd(p[1]), pz = _mm512_set1_pd(p[2]);
+    const int64_t centre = static_cast<int64_t>(v + b.m) * b.w + (u + b.m);
+    uint64_t members = (b.near[centre] | theirs(b, u, v)) & ((uint64_t{1} << 49) - 1);
+    if (diagonal) members |= uint64_t{1} << 24;
+    // The squared chords (7 rows) and indices (pairs of rows) of the window.
+    __m512d d2[8];
+    __m512i ids[4];
+    const int64_t first_row = centre - 3 * b.w - 3;
+    for (int q = 0; q < 7; ++q) {
+      const int64_t o = first_row + q * b.w;
+      d2[q] = d2_of(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, 0x7f);
+    }
+    d2[7] = _mm512_setzero_pd();
+    for (int q = 0; q < 4; ++q) {
+      const int64_t o = first_row + 2 * q * b.w;
+      const __m512i low = _mm512_maskz_loadu_epi32(0x7f, b.id.data() + o);
+      ids[q] = q < 3 ? _mm512_mask_loadu_epi32(low, 0x7f00, b.id.data() + o + b.w - 8) : low;
+    }
+    // The members in NEST order, as (code | slot << 8).
+    const uint64_t gx = static_cast<uint64_t>(b.x0 + u - 3), gy = static_cast<uint64_t>(b.y0 + v - 3);
+    const int carry = __builtin_ctzll(~(gx >> 3)) > __builtin_ctzll(~(gy >> 3)) ? 1 : 0;
+    const int32_t* order = nest_codes_.data() + kCodeRun * static_cast<int>((gx & 7) | (gy & 7) << 3 | carry << 6);
+    const __m512i bits = _mm512_set1_epi64(static_cast<int64_t>(members));
+    const __m512i one = _mm512_set1_epi64(1);
+    const __m512i code_bits = _mm512_set1_epi64(63);
+    alignas(64) int32_t picked[kCodeRun + 8];
+    int64_t count = 0;
+    for (int q = 0; q < kCodeRun; q += 8) {
+      const __m256i entry = _mm256_maskz_loadu_epi32(0xff, order + q);
+      const __m512i code = _mm512_maskz_and_epi64(0xff, _mm512_maskz_cvtepu32_epi64(0xff, entry), code_bits);
+      const __mmask8 in = _mm512_mask_test_epi64_mask(0xff, _mm512_maskz_srlv_epi64(0xff, bits, code), one);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(picked + count), _mm256_maskz_compress_epi32(in, entry));
+      count += __builtin_popcount(in);
+    }
+    const __m512d scale = _mm512_set1_pd(-c);
+    for (int64_t q = 0; q < count; q += 8) {
+      const __mmask8 lanes = lane_mask(count - q);
+      const __m512i slot = _mm512_maskz_srli_epi32(0xffff, _mm512_maskz_loadu_epi32(lanes, picked + q), 8);
+      const __m512i slot64 = _mm512_maskz_srli_epi64(
+          0xff, _mm512_maskz_cvtepu32_epi64(0xff, _mm256_maskz_loadu_epi32(lanes, picked + q)), 8);
+      const __mmask8 odd16 = _mm512_mask_test_epi64_mask(0xff, slot64, _mm512_set1_epi64(16));
+      const __mmask8 high32 = _mm512_mask_test_epi64_mask(0xff, slot64, _mm512_set1_epi64(32));
+      const __m512d low = _mm512_mask_blend_pd(odd16, _mm512_permutex2var_pd(d2[0], slot64, d2[1]),
+                                               _mm512_permutex2var_pd(d2[2], slot64, d2[3]));
+      const __m512d high = _mm512_mask_blend_pd(odd16, _mm512_permutex2var_pd(d2[4], slot64, d2[5]),
+                                                _mm512_permutex2var_pd(d2[6], slot64, d2[7]));
+      const __m512d dist = _mm512_mask_blend_pd(high32, low, high);
+      const __mmask16 high32i = _mm512_mask_test_epi32_mask(0xff, slot, _mm512_set1_epi32(32));
+      const __m512i id = _mm512_mask_blend_epi32(high32i, _mm512_permutex2var_epi32(ids[0], slot, ids[1]),
+                                                 _mm512_permutex2var_epi32(ids[2], slot, ids[3]));
+      _mm512_mask_storeu_epi32(col + q, lanes, id);
+      _mm512_mask_storeu_pd(val + q, lanes, _mm512_mul_pd(scale, dist));
+    }
+    return count;
+  }
+
   // Local coordinates (in the tile) of its l-th pixel, and whether its window of radius r lies in the face.
   bool inside(const Block& b, int l, int r, int& u, int& v) const {
     u = static_cast<int>(compress_bits(static_cast<uint64_t>(l)));
@@ -719,77 +800,169 @@ class Tiles {
   // Pass 1: the k-th key and extent of every pixel of the tile it can prove (others keep kth_id −1).
   SPHAERA_AVX512 void kth_keys(Block& b, double* kth_d2, int32_t* kth_id, uint8_t* extent, uint64_t* near) const {
     double hint = 0;
-    int start = first_;
     for (int l = 0; l < kTile * kTile; ++l) {
       const int64_t self = b.first + l;
       const double* p = xyz_ + 3 * self;
       const __m512d px = _mm512_set1_pd(p[0]), py = _mm512_set1_pd(p[1]), pz = _mm512_set1_pd(p[2]);
       bool proven = false;
-      if (l % kTile == 0) start = first_;
-      for (int r = start; r < m_ && !proven; ++r) {
+      for (int r = first_; r < m_ && !proven; ++r) {
         int u, v;
-        if (!inside(b, l, r + 1, u, v)) break;
-        const double bound = bound2(b, u, v, r, px, py, pz);
-        double t = (hint > 0 && hint < bound) ? hint : bound;
-        int64_t count = 0;
-        for (;;) {
-          count = window_below(b, u, v, r, px, py, pz, t);
-          if (count >= k_ || t >= bound) break;
-          t = bound;
-        }
-        if (count < k_) continue;
-        double kd;
-        int32_t ki;
-        int reach;
-        uint64_t bits;
-        if (count > 32 || !select_peel(b, count, kd, ki, reach, bits)) {
-          kth_key_scalar(b.cd.data(), b.cid.data(), count, k_, b.fallback, kd, ki);
-          reach = 0;
-          bits = 0;
-          for (int64_t j = 0; j < count; ++j) {
-            if (b.cd[j] < kd || (b.cd[j] == kd && b.cid[j] <= ki)) {
-              reach = std::max(reach, b.cheb[j] & 0xff);
-              bits |= uint64_t{1} << (b.cheb[j] >> 8);
-            }
+        const bool next_ring = inside(b, l, r + 2, u, v);
+        if (!next_ring && !inside(b, l, r + 1, u, v)) break;
+        double kd = 0;
+        int32_t ki = -1;
+        int reach = 0;
+        uint64_t bits = 0;
+        // 1: the k nearest, proven; 0: not proven at r; −1: not tried, or equal values at the k-th place.
+        int found = -1;
+        double bound = -1;  // not computed yet
+        if (r <= 3 && hint > 0) {
+          // The window's k-th below the hint first; then whether the rings prove it.
+          found = window_kth(r, b, u, v, px, py, pz, hint, kd, ki, reach, bits);
+          if (found == 1) {
+            if (!below_bound(kd, b, u, v, r, next_ring, px, py, pz)) found = 0;
+          } else if (found == 0) {
+            bound = bound2(b, u, v, r, next_ring, px, py, pz);
+            if (hint < bound) found = window_kth(r, b, u, v, px, py, pz, bound, kd, ki, reach, bits);
           }
+        } else if (r <= 3) {
+          bound = bound2(b, u, v, r, next_ring, px, py, pz);
+          found = window_kth(r, b, u, v, px, py, pz, bound, kd, ki, reach, bits);
         }
+        if (found < 0) {
+          if (bound < 0) bound = bound2(b, u, v, r, next_ring, px, py, pz);
+          const double t = (hint > 0 && hint < bound) ? hint : bound;
+          found = window_kth_general(b, u, v, r, px, py, pz, t, bound, kd, ki, reach, bits);
+        }
+        if (found == 0) continue;
         kth_d2[self] = kd;
         kth_id[self] = ki;
         extent[self] = static_cast<uint8_t>(reach);
         near[self] = bits;
         hint = kd * kHintFactor;
         proven = true;
-        start = r;
       }
       if (!proven) hint = 0;
     }
   }
 
-  // Passes 2 and 3 for the tile's l-th pixel at local (u, v), whose window of radius r holds its row: the
-  // members (and itself when `diagonal`), sorted by index, to col/val as index and −c·d²; returns their
-  // number. With col null, only counts. from_bits: the block holds pass 1's bits (margin 3), which give the
-  // members; else its k-th keys, compared with the distances.
-  SPHAERA_AVX512 int64_t row(Block& b, int l, int u, int v, int r, bool diagonal, double c, int32_t* col, double* val,
-                             bool from_bits = false) const {
+  // The k-th key among the candidates of the window of radius r with d² < t (then with d² < bound when fewer
+  // than k), their extent and window bits, through window_below and select_peel (or a sort at ties): 1 when
+  // found, 0 when fewer than k lie below the bound.
+  SPHAERA_AVX512 int window_kth_general(Block& b, int u, int v, int r, const __m512d px, const __m512d py,
+                                        const __m512d pz, double t, double bound, double& kd, int32_t& ki, int& reach,
+                                        uint64_t& bits) const {
+    int64_t count = 0;
+    for (;;) {
+      count = window_below(b, u, v, r, px, py, pz, t);
+      if (count >= k_ || t >= bound) break;
+      t = bound;
+    }
+    if (count < k_) return 0;
+    if (count <= 32 && select_peel(b, count, kd, ki, reach, bits)) return 1;
+    kth_key_scalar(b.cd.data(), b.cid.data(), count, k_, b.fallback, kd, ki);
+    reach = 0;
+    bits = 0;
+    for (int64_t j = 0; j < count; ++j) {
+      if (b.cd[j] < kd || (b.cd[j] == kd && b.cid[j] <= ki)) {
+        reach = std::max(reach, b.cheb[j] & 0xff);
+        bits |= uint64_t{1} << (b.cheb[j] >> 8);
+      }
+    }
+    return 1;
+  }
+
+  // window_kth_general for a window of radius r ≤ 3 (one 8-lane run per row), in registers: the candidates with
+  // d² < t are lane masks, peeled as select_peel does; returns −1 when equal values straddle the k-th place.
+  SPHAERA_AVX512 int window_kth(int r, const Block& b, int u, int v, const __m512d px, const __m512d py,
+                                const __m512d pz, double t, double& kd, int32_t& ki, int& reach, uint64_t& bits) const {
+    switch (r) {
+      case 1:
+        return window_kth<1>(b, u, v, px, py, pz, t, kd, ki, reach, bits);
+      case 2:
+        return window_kth<2>(b, u, v, px, py, pz, t, kd, ki, reach, bits);
+      default:
+        return window_kth<3>(b, u, v, px, py, pz, t, kd, ki, reach, bits);
+    }
+  }
+
+  template <int R>
+  SPHAERA_AVX512 int window_kth(const Block& b, int u, int v, const __m512d px, const __m512d py, const __m512d pz,
+                                double t, double& kd, int32_t& ki, int& reach, uint64_t& bits) const {
+    constexpr int kRows = 2 * R + 1;
+    __m512d d2[kRows];
+    __mmask8 alive[kRows];
+    const __m512d vt = _mm512_set1_pd(t);
+    int64_t count = 0;
+    for (int q = 0; q < kRows; ++q) {
+      const int64_t o = static_cast<int64_t>(v + b.m + q - R) * b.w + (u + b.m - R);
+      __mmask8 lanes = static_cast<__mmask8>((1u << kRows) - 1);
+      if (q == R) lanes &= static_cast<__mmask8>(~(1u << R));  // self
+      d2[q] = d2_of(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, lanes);
+      alive[q] = _mm512_mask_cmp_pd_mask(lanes, d2[q], vt, _CMP_LT_OQ);
+      count += __builtin_popcount(alive[q]);
+    }
+    if (count < k_) return 0;
+    int64_t excess = count - k_;
+    for (;;) {
+      __m512d top = _mm512_set1_pd(-kInf);
+      for (int q = 0; q < kRows; ++q) top = _mm512_mask_max_pd(top, alive[q], top, d2[q]);
+      top = all_lanes_max(top);
+      __mmask8 at[kRows];
+      int64_t tied = 0;
+      for (int q = 0; q < kRows; ++q) {
+        at[q] = _mm512_mask_cmp_pd_mask(alive[q], d2[q], top, _CMP_EQ_OQ);
+        tied += __builtin_popcount(at[q]);
+      }
+      if (tied <= excess) {
+        for (int q = 0; q < kRows; ++q) alive[q] &= static_cast<__mmask8>(~at[q]);
+        excess -= tied;
+        continue;
+      }
+      if (excess != 0) return -1;
+      __m256i best = _mm256_set1_epi32(-1);
+      bits = 0;
+      for (int q = 0; q < kRows; ++q) {
+        const int64_t o = static_cast<int64_t>(v + b.m + q - R) * b.w + (u + b.m - R);
+        best = _mm256_mask_max_epi32(best, at[q], best, _mm256_maskz_loadu_epi32(at[q], b.id.data() + o));
+        bits |= static_cast<uint64_t>(alive[q]) << ((q - R + 3) * 7 + 3 - R);  // window code of the row's first
+      }
+      best = _mm256_maskz_max_epi32(0xff, best, _mm256_maskz_shuffle_i32x4(0xff, best, best, 1));
+      best = _mm256_maskz_max_epi32(0xff, best, _mm256_maskz_shuffle_epi32(0xff, best, _MM_PERM_BADC));
+      ki = _mm256_cvtsi256_si32(
+          _mm256_maskz_max_epi32(0xff, best, _mm256_maskz_shuffle_epi32(0xff, best, _MM_PERM_CDAB)));
+      kd = _mm512_cvtsd_f64(top);
+      reach = (bits & ~window_codes(1)) == 0 ? 1 : (bits & ~window_codes(2)) == 0 ? 2 : 3;
+      return 1;
+    }
+  }
+
+  // The 7 × 7 window's bits of the cells at Chebyshev distance ≤ r.
+  static constexpr uint64_t window_codes(int r) {
+    uint64_t bits = 0;
+    for (int dy = -r; dy <= r; ++dy) {
+      for (int dx = -r; dx <= r; ++dx) bits |= uint64_t{1} << ((dy + 3) * 7 + dx + 3);
+    }
+    return bits;
+  }
+
+  // The largest lane of v, in every lane.
+  static SPHAERA_AVX512 __m512d all_lanes_max(__m512d v) {
+    v = _mm512_maskz_max_pd(0xff, v, _mm512_maskz_shuffle_f64x2(0xff, v, v, 0x4e));  // halves swapped
+    v = _mm512_maskz_max_pd(0xff, v, _mm512_maskz_shuffle_f64x2(0xff, v, v, 0xb1));  // quarters swapped in each half
+    return _mm512_maskz_max_pd(0xff, v, _mm512_maskz_permute_pd(0xff, v, 0x55));     // neighbours swapped
+  }
+
+  // Passes 2 and 3 for the tile's l-th pixel at local (u, v), whose window of radius r holds its row (when pass
+  // 1's bits cannot give it): the members (and itself when `diagonal`), found by comparing the distances with
+  // the k-th keys, sorted by index to col/val as index and −c·d²; returns their number. With col null, only
+  // counts.
+  SPHAERA_AVX512 int64_t row(Block& b, int l, int u, int v, int r, bool diagonal, double c, int32_t* col,
+                             double* val) const {
     const int64_t self = b.first + l;
     const double* p = xyz_ + 3 * self;
     const __m512d px = _mm512_set1_pd(p[0]), py = _mm512_set1_pd(p[1]), pz = _mm512_set1_pd(p[2]);
     const int64_t centre = static_cast<int64_t>(v + b.m) * b.w + (u + b.m);
-    if (from_bits) {
-      const uint64_t members = b.near[centre] | theirs(b, u, v);
-      int64_t count = 0;
-      for (int dy = -3; dy <= 3; ++dy) {
-        const __mmask8 keep = static_cast<__mmask8>((members >> ((dy + 3) * 7)) & 0x7f);
-        if (keep == 0) continue;
-        const int64_t o = static_cast<int64_t>(v + b.m + dy) * b.w + (u + b.m - 3);
-        const __m512d d2 = d2_of(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, keep);
-        _mm512_storeu_pd(b.cd.data() + count, _mm512_maskz_compress_pd(keep, d2));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.cid.data() + count),
-                            _mm256_maskz_compress_epi32(keep, _mm256_maskz_loadu_epi32(keep, b.id.data() + o)));
-        count += __builtin_popcount(keep);
-      }
-      return emit(b, count, self, diagonal, c, col, val);
-    }
     const __m512d own_d2 = _mm512_set1_pd(b.kd[centre]);
     const __m256i own_id = _mm256_set1_epi32(b.ki[centre]);
     const __m256i self_id = _mm256_set1_epi32(static_cast<int32_t>(self));
@@ -867,13 +1040,6 @@ class Tiles {
     return _mm512_maskz_add_round_pd(0xff, xy, _mm512_mul_pd(dz, dz), kRound);
   }
 
-  // The smallest of 8 lanes (GCC 12's reduction and shuffle intrinsics warn of uninitialised values).
-  static SPHAERA_AVX512 double min_lane(__m512d v) {
-    alignas(64) double lanes[8];
-    _mm512_store_pd(lanes, v);
-    return *std::min_element(lanes, lanes + 8);
-  }
-
   static SPHAERA_AVX512 __m512d min_d2(__m512d best, const __m512d px, const __m512d py, const __m512d pz,
                                        const double* x, const double* y, const double* z, int len) {
     for (int c0 = 0; c0 < len; c0 += 8) {
@@ -883,20 +1049,56 @@ class Tiles {
     return best;
   }
 
-  // Squared chord below which every point lies in the window of radius r of the pixel at local (u, v).
-  SPHAERA_AVX512 double bound2(const Block& b, int u, int v, int r, const __m512d px, const __m512d py,
-                               const __m512d pz) const {
+  // The smallest squared chord from p to the centres of the ring at Chebyshev distance `ring` around the pixel
+  // at local (u, v), as four runs of 2·ring cells (a pinwheel): its rows at dy = −ring (dx from −ring) and
+  // dy = ring (dx from 1 − ring), and from the transposed block its columns at dx = ring (dy from −ring) and
+  // dx = −ring (dy from 1 − ring).
+  SPHAERA_AVX512 double ring_min(const Block& b, int u, int v, int ring, const __m512d px, const __m512d py,
+                                 const __m512d pz) const {
     __m512d best = _mm512_set1_pd(kInf);
-    const int ring = r + 1;
-    // Rows at dy = ±(r + 1) (2r + 3 cells) and, from the transposed block, columns at dx = ±(r + 1) (2r + 1).
-    for (int side = -1; side <= 1; side += 2) {
-      const int64_t row = static_cast<int64_t>(v + b.m + side * ring) * b.w + (u + b.m - ring);
-      best = min_d2(best, px, py, pz, b.x.data() + row, b.y.data() + row, b.z.data() + row, 2 * ring + 1);
-      const int64_t col = static_cast<int64_t>(u + b.m + side * ring) * b.w + (v + b.m - r);
-      best = min_d2(best, px, py, pz, b.xt.data() + col, b.yt.data() + col, b.zt.data() + col, 2 * r + 1);
-    }
-    const double chord = std::sqrt(min_lane(best)) * (1 - 1e-12) - rho_;
+    const int len = 2 * ring;
+    const int64_t top = static_cast<int64_t>(v + b.m - ring) * b.w + (u + b.m - ring);
+    const int64_t bottom = static_cast<int64_t>(v + b.m + ring) * b.w + (u + b.m - ring + 1);
+    const int64_t right = static_cast<int64_t>(u + b.m + ring) * b.w + (v + b.m - ring);
+    const int64_t left = static_cast<int64_t>(u + b.m - ring) * b.w + (v + b.m - ring + 1);
+    best = min_d2(best, px, py, pz, b.x.data() + top, b.y.data() + top, b.z.data() + top, len);
+    best = min_d2(best, px, py, pz, b.x.data() + bottom, b.y.data() + bottom, b.z.data() + bottom, len);
+    best = min_d2(best, px, py, pz, b.xt.data() + right, b.yt.data() + right, b.zt.data() + right, len);
+    best = min_d2(best, px, py, pz, b.xt.data() + left, b.yt.data() + left, b.zt.data() + left, len);
+    best = _mm512_maskz_min_pd(0xff, best, _mm512_maskz_shuffle_f64x2(0xff, best, best, 0x4e));
+    best = _mm512_maskz_min_pd(0xff, best, _mm512_maskz_shuffle_f64x2(0xff, best, best, 0xb1));
+    return _mm512_cvtsd_f64(_mm512_maskz_min_pd(0xff, best, _mm512_maskz_permute_pd(0xff, best, 0x55)));
+  }
+
+  // (chord − pixel radius)² from a squared chord (0 when negative), rounded down.
+  double less_radius(double d2) const {
+    const double chord = std::sqrt(d2) * (1 - 1e-12) - rho_;
     return chord > 0 ? chord * chord : 0.0;
+  }
+
+  // A squared chord at most that of every point outside the window of radius r around the pixel at local
+  // (u, v), from the rings beyond it (in the face). An arc leaving the window's pixels crosses a pixel of each
+  // ring, so the points beyond the ring at R are at chord ≥ min over it of (chord − pixel radius); the points on
+  // the ring at r + 1 are its centres. The bound is the larger of (a) the ring at r + 1 less the pixel radius
+  // and, when the block and face hold the ring at r + 2 (next_ring), (b) the smaller of the ring at r + 1's own
+  // centres and the ring at r + 2 less the pixel radius.
+  SPHAERA_AVX512 double bound2(const Block& b, int u, int v, int r, bool next_ring, const __m512d px, const __m512d py,
+                               const __m512d pz) const {
+    const double ring = ring_min(b, u, v, r + 1, px, py, pz);
+    double bound = less_radius(ring);
+    if (next_ring && r + 2 <= b.m) {
+      bound = std::max(bound, std::min(ring, less_radius(ring_min(b, u, v, r + 2, px, py, pz))));
+    }
+    return bound;
+  }
+
+  // Whether kd < bound2(…), computing the ring at r + 2 only when (a) does not decide.
+  SPHAERA_AVX512 bool below_bound(double kd, const Block& b, int u, int v, int r, bool next_ring, const __m512d px,
+                                  const __m512d py, const __m512d pz) const {
+    const double ring = ring_min(b, u, v, r + 1, px, py, pz);
+    if (kd < less_radius(ring)) return true;
+    if (!next_ring || r + 2 > b.m || !(kd < ring)) return false;
+    return kd < less_radius(ring_min(b, u, v, r + 2, px, py, pz));
   }
 
   // The window's candidates (self excluded) with d² < t, compressed into b.cd / b.cid / b.cheb (their
@@ -934,7 +1136,7 @@ class Tiles {
     return count;
   }
 
-  // The largest of 8 lanes (as min_lane).
+  // The largest of 8 lanes (GCC 12's reduction intrinsics warn of uninitialised values).
   static SPHAERA_AVX512 double max_lane(__m512d v) {
     alignas(64) double lanes[8];
     _mm512_store_pd(lanes, v);
@@ -998,7 +1200,11 @@ class Tiles {
     }
   }
 
+  static constexpr int kPatterns = 128;  // window corners: X mod 8, Y mod 8, and whose carry goes higher
+  static constexpr int kCodeRun = 56;    // 49 codes padded to 7 runs of 8 (with kFar, never a member)
+
   const double* xyz_;
+  std::vector<int32_t> nest_codes_;  // kPatterns × kCodeRun
   int64_t nside_;
   int k_;
   int first_;  // first window radius tried
@@ -1082,22 +1288,17 @@ NearestNeighbours allocate(int64_t n, int k, std::shared_ptr<int32_t[]> storage)
 }
 
 // The row's entries from its weights w = exp(−c·d²) (diagonal slot included when there is one): W, D − W, or
-// for the normalized matrix W with the degree on the diagonal (rescaled afterwards). Sums in column order, so
-// every path gives the same doubles.
+// for the normalized matrix W with the degree on the diagonal (rescaled afterwards). Degrees as DegreeSum.
 void finish_row(int64_t i, const int32_t* col, double* val, int64_t m, GraphMatrix matrix, double* degree) {
-  double deg = 0;
-  int64_t diag = -1;
-  for (int64_t t = 0; t < m; ++t) {
-    if (col[t] == i) {
-      diag = t;
-    } else {
-      deg += val[t];
-    }
-  }
+  const int64_t diag = std::find(col, col + m, static_cast<int32_t>(i)) - col;  // m: none
+  DegreeSum sum;
+  sum.add(val, diag);
+  if (diag < m) sum.add(val + diag + 1, m - diag - 1);
+  const double deg = sum.total();
   if (matrix == GraphMatrix::kCombinatorial) {
     for (int64_t t = 0; t < m; ++t) val[t] = -val[t];
   }
-  if (diag >= 0) val[diag] = deg;
+  if (diag < m) val[diag] = deg;
   if (degree != nullptr) degree[i] = deg;
 }
 
@@ -1234,6 +1435,7 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
   }
 #endif
 
+  phase("set-up", n, "points");
   // Pass 1: every point's k-th key, tiled where possible, then the bucket search for the rest.
 #ifdef SPHAERA_HAVE_AVX512_SCAN
   if (tiles) {
@@ -1293,7 +1495,7 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
           } else {
             tiles->load(t, block, row_radius, kth_d2.data(), kth_id.data());
           }
-          const int r = row_radius;
+          const int r = from_bits ? 3 : row_radius;  // sorted_row reads the 7 × 7 window
           for (int l = 0; l < Tiles::kTile * Tiles::kTile;) {
             const int64_t i = block.first + l;
             int u, v;
@@ -1318,8 +1520,13 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
             for (int q = l; q < e; ++q) {
               const int64_t row = block.first + q;
               tiles->inside(block, q, r, u, v);
-              tiles->row(block, q, u, v, r, diagonal, c, staged_col.data() + (rp[row] - base),
-                         staged_val.data() + (rp[row] - base), from_bits);
+              int32_t* row_col = staged_col.data() + (rp[row] - base);
+              double* row_val = staged_val.data() + (rp[row] - base);
+              if (from_bits) {
+                tiles->sorted_row(block, q, u, v, diagonal, c, row_col, row_val);
+              } else {
+                tiles->row(block, q, u, v, r, diagonal, c, row_col, row_val);
+              }
             }
             exp_nonpositive_inplace(staged_val.data(), total);
             for (int q = l; q < e; ++q) {
