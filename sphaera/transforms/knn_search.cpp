@@ -1,6 +1,9 @@
 #include "sphaera/transforms/knn_search.h"
 
 #include <omp.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -1319,6 +1322,30 @@ void normalize(core::CsrArrays& a, const double* degree) {
   }
 }
 
+// Maps the pages of a fresh array before it is written, each thread a share: one madvise per thread costs less
+// than a page fault per 4 KiB page (3.3 GB of rows at nside 1024). Does nothing where the kernel cannot
+// (Linux < 5.14, other systems): the pages then come on first touch as usual.
+template <typename T>
+void prefault(T* data, int64_t n) {
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+  const uintptr_t page = 4096;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data + n)) & ~(page - 1);
+  if (end <= begin + (64u << 20)) return;
+#pragma omp parallel
+  {
+    const uintptr_t threads = static_cast<uintptr_t>(omp_get_num_threads());
+    const uintptr_t share = ((end - begin) / threads) & ~(page - 1);
+    const uintptr_t t = static_cast<uintptr_t>(omp_get_thread_num());
+    const uintptr_t a = begin + t * share, e = t + 1 == threads ? end : a + share;
+    madvise(reinterpret_cast<void*>(a), e - a, MADV_POPULATE_WRITE);  // a failure only leaves the pages to faults
+  }
+#else
+  (void)data;
+  (void)n;
+#endif
+}
+
 #ifdef SPHAERA_HAVE_AVX512_SCAN
 // Copies with non-temporal stores where whole cache lines are written: the output (GBs) is not read first.
 template <typename T>
@@ -1464,12 +1491,19 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
   }
 
   // Rows: a pixel the tiles answered, chosen by no point of the bucket search, takes the tiled path (its
-  // window of the block's largest extent holds the row); the others the bucket path. Pass 2 counts, pass 3
-  // writes, with the same code.
+  // window of the block's largest extent holds the row); the others the bucket path. Pass 2 counts (and keeps
+  // the bucket path's rows), pass 3 writes.
   core::Buffer<uint8_t> tiled(n);
   std::fill(tiled.begin(), tiled.end(), uint8_t{0});
   int64_t tiled_count = 0;
   core::Buffer<double> degree(options.matrix == GraphMatrix::kNormalized ? n : 0);
+  // Pass 2 keeps the rows of the bucket path (a few percent of them on a full sky) for pass 3, per thread.
+  struct KeptRows {
+    std::vector<int32_t> row;
+    std::vector<int64_t> start;
+    std::vector<Candidate> members;
+  };
+  std::vector<KeptRows> kept(static_cast<size_t>(std::max(1, omp_get_max_threads())));
   auto rows = [&](bool write) {
     int32_t* col = write ? out.col.data() : nullptr;
     double* val = write ? out.val.data() : nullptr;
@@ -1549,10 +1583,29 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
       tiled_count = count;
     }
     phase(write ? "rows, tiles" : "row sizes, tiles", tiled_count, "rows");
+    if (write) {  // the rows kept by pass 2
+#pragma omp parallel for schedule(dynamic, 1)
+      for (int64_t list = 0; list < static_cast<int64_t>(kept.size()); ++list) {
+        const KeptRows& rows_kept = kept[list];
+        for (size_t r = 0; r < rows_kept.row.size(); ++r) {
+          const int32_t i = rows_kept.row[r];
+          const int64_t m = rp[i + 1] - rp[i];
+          const Candidate* members = rows_kept.members.data() + rows_kept.start[r];
+          for (int64_t t = 0; t < m; ++t) {
+            col[rp[i] + t] = members[t].id;
+            val[rp[i] + t] = -c * members[t].d2;
+          }
+          exp_nonpositive_inplace(val + rp[i], m);
+          finish_row(i, col + rp[i], val + rp[i], m, options.matrix, deg);
+        }
+      }
+      return;
+    }
 #pragma omp parallel if (n > 20000)
     {
       Scratch s, wide;
       std::vector<Candidate> members;
+      KeptRows& mine = kept[omp_in_parallel() ? omp_get_thread_num() : 0];
 #pragma omp for schedule(dynamic, 64)
       for (int64_t q = 0; q < searcher.buckets(); ++q) {
         bool any = false;
@@ -1565,17 +1618,10 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
           const int32_t i = searcher.point(pos);
           if (tiled[i]) continue;
           searcher.row_members(i, q, kstar, kth_d2.data(), kth_id.data(), diagonal, s, wide, members);
-          const int64_t m = static_cast<int64_t>(members.size());
-          if (!write) {
-            rp[i + 1] = m;
-            continue;
-          }
-          for (int64_t t = 0; t < m; ++t) {
-            col[rp[i] + t] = members[t].id;
-            val[rp[i] + t] = -c * members[t].d2;
-          }
-          exp_nonpositive_inplace(val + rp[i], m);
-          finish_row(i, col + rp[i], val + rp[i], m, options.matrix, deg);
+          rp[i + 1] = static_cast<int64_t>(members.size());
+          mine.row.push_back(i);
+          mine.start.push_back(static_cast<int64_t>(mine.members.size()));
+          mine.members.insert(mine.members.end(), members.begin(), members.end());
         }
       }
     }
@@ -1585,6 +1631,9 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
   for (int64_t i = 0; i < n; ++i) rp[i + 1] += rp[i];
   out.col = core::Buffer<int32_t>(rp[n]);
   out.val = core::Buffer<double>(rp[n]);
+  prefault(out.col.data(), rp[n]);
+  prefault(out.val.data(), rp[n]);
+  phase("mapping the rows", rp[n], "entries");
   rows(true);
   phase("rows, buckets", n - tiled_count, "rows");
   if (options.tiled_rows != nullptr) *options.tiled_rows = tiled_count;
