@@ -1399,6 +1399,23 @@ NearestNeighbours brute_force_nearest_neighbours(const SpherePoints& points, int
   return result;
 }
 
+bool rows_of_faces_turned(const SpherePoints& p) {
+  if (!p.full_healpix_sky()) return false;
+  const int64_t per_face = p.n / 12;
+  const double* xyz = p.xyz;
+  bool turned = true;
+#pragma omp parallel for schedule(static) reduction(&& : turned)
+  for (int64_t c = 0; c < 9 * per_face; ++c) {
+    const int64_t quarter = 1 + (c / per_face) % 3;
+    const int64_t from = (c / (3 * per_face)) * 4 * per_face + c % per_face, to = from + quarter * per_face;
+    const double x = xyz[3 * from], y = xyz[3 * from + 1];
+    const double tx[4] = {x, -y, -x, y}, ty[4] = {y, x, -y, -x};
+    turned =
+        turned && xyz[3 * to] == tx[quarter] && xyz[3 * to + 1] == ty[quarter] && xyz[3 * to + 2] == xyz[3 * from + 2];
+  }
+  return turned;
+}
+
 bool knn_tiles_available() {
 #ifdef SPHAERA_HAVE_AVX512_SCAN
   return cpu_has_avx512();
@@ -1466,14 +1483,35 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
   // Pass 1: every point's k-th key, tiled where possible, then the bucket search for the rest.
 #ifdef SPHAERA_HAVE_AVX512_SCAN
   if (tiles) {
+    // When each row of faces is its first face turned, exactly (as healpix_nest_directions makes them), the
+    // tiles run on faces 0, 4 and 8 only: a pixel the tiles prove has its k nearest in its own face, at the
+    // same distances as its counterparts' in the row's other faces (turns only swap and negate coordinates), so
+    // they get its answer, their indices shifted by whole faces (which keeps their order).
+    const bool turned = rows_of_faces_turned(points);
+    const int64_t per_face_tiles = tiles->count() / 12;
+    const int64_t count = turned ? 3 * per_face_tiles : tiles->count();
 #pragma omp parallel
     {
       Tiles::Block block;
       tiles->reserve(block);
 #pragma omp for schedule(dynamic, 4)
-      for (int64_t t = 0; t < tiles->count(); ++t) {
+      for (int64_t c = 0; c < count; ++c) {
+        const int64_t t = turned ? (c / per_face_tiles) * 4 * per_face_tiles + c % per_face_tiles : c;
         tiles->load(t, block, tiles->margin(), nullptr, nullptr);
         tiles->kth_keys(block, kth_d2.data(), kth_id.data(), extent.data(), near.data());
+      }
+    }
+    if (turned) {
+      const int64_t per_face = n / 12;
+#pragma omp parallel for schedule(static)
+      for (int64_t c = 0; c < 9 * per_face; ++c) {
+        const int64_t quarter = 1 + (c / per_face) % 3;
+        const int64_t from = (c / (3 * per_face)) * 4 * per_face + c % per_face, to = from + quarter * per_face;
+        if (extent[from] == 0) continue;
+        kth_d2[to] = kth_d2[from];
+        kth_id[to] = kth_id[from] + static_cast<int32_t>(quarter * per_face);
+        extent[to] = extent[from];
+        near[to] = near[from];
       }
     }
   }

@@ -91,6 +91,11 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
 /// stored in every row; W: none).
 void weights_to_matrix(core::CsrArrays& a, GraphMatrix what);
 
+/// Whether the points are a whole HEALPix sky whose faces 1–3, 5–7 and 9–11 are exactly faces 0, 4 and 8 turned
+/// about the z axis by π/2, π and 3π/2, pixel for pixel, as healpix_nest_directions() makes them. The tiles of
+/// symmetric_knn_graph() then search faces 0, 4 and 8 only.
+bool rows_of_faces_turned(const SpherePoints& points);
+
 /// Whether symmetric_knn_graph() can use tiles here: the CPU has AVX-512 (F, VL, DQ, BW) and SPHAERA_NO_AVX512
 /// is not set in the environment.
 bool knn_tiles_available();

@@ -20,6 +20,7 @@ using sphaera::transforms::HealpixGrid;
 using sphaera::transforms::KnnGraphOptions;
 using sphaera::transforms::nearest_neighbours;
 using sphaera::transforms::NearestNeighbours;
+using sphaera::transforms::rows_of_faces_turned;
 using sphaera::transforms::sphere_points;
 using sphaera::transforms::symmetric_knn_graph;
 
@@ -176,7 +177,9 @@ TEST(KnnGraphTest, EqualsTheUnionOfBruteForceLists) {
       }
       EXPECT_EQ(wrong_rows, 0);
       EXPECT_LT(std::sqrt(err2 / norm2), 1e-14);
-      if (nside >= 16 && k <= 20 && sphaera::transforms::knn_tiles_available()) EXPECT_GT(tiled, 0);
+      if (nside >= 16 && k <= 20 && sphaera::transforms::knn_tiles_available()) {
+        EXPECT_GT(tiled, 0);
+      }
     }
   }
 }
@@ -208,6 +211,28 @@ TEST(KnnGraphTest, TilesEqualBucketsBitForBit) {
                   << " rows tiled\n";
       }
     }
+  }
+}
+
+TEST(KnnGraphTest, TilesUseTheTurnsOfFacesOnlyWhereExact) {
+  // The grid's faces are its rows' first faces turned (the tiles then search 3 faces of 12); one coordinate one
+  // ulp off breaks that, and the tiles search every face; both equal the bucket construction bit for bit.
+  const int64_t nside = 64;
+  HealpixGrid grid(nside);
+  const auto turned = grid.directions();
+  auto moved = turned.clone();
+  double* x = moved.data_ptr<double>() + 3 * (6 * nside * nside + 1000);
+  *x = std::nextafter(*x, 2.0);
+  EXPECT_TRUE(rows_of_faces_turned(sphere_points(&grid, turned)));
+  EXPECT_FALSE(rows_of_faces_turned(sphere_points(&grid, moved)));
+  for (const auto& dirs : {turned, moved}) {
+    const auto points = sphere_points(&grid, dirs);
+    KnnGraphOptions options;
+    options.k = 20;
+    options.c = test_c(nside);
+    const CsrArrays with_tiles = symmetric_knn_graph(points, options);
+    options.tiles = false;
+    EXPECT_TRUE(same_bits(with_tiles, symmetric_knn_graph(points, options)));
   }
 }
 
