@@ -220,6 +220,89 @@ ScanFn pick_scan() {
   return scan_generic;
 }
 
+// ---- the member kernel: which candidates belong to a point's row of the symmetric graph -------------------------
+//
+// Appends (d², index) of the candidates [b, e) that are among the point's k nearest (d² and index against its
+// k-th key own_d2, own_id) or have it among theirs (its d² and index against their k-th keys ckd, cki), and the
+// point itself (d² = 0) when `diagonal`, in candidate order; returns the new count.
+
+using MemberFn = int64_t (*)(double px, double py, double pz, int32_t self, double own_d2, int32_t own_id,
+                             bool diagonal, const double* cx, const double* cy, const double* cz, const int32_t* cid,
+                             const double* ckd, const int32_t* cki, int64_t b, int64_t e, double* md, int32_t* mid,
+                             int64_t count);
+
+int64_t members_generic(double px, double py, double pz, int32_t self, double own_d2, int32_t own_id, bool diagonal,
+                        const double* cx, const double* cy, const double* cz, const int32_t* cid, const double* ckd,
+                        const int32_t* cki, int64_t b, int64_t e, double* md, int32_t* mid, int64_t count) {
+  for (int64_t j = b; j < e; ++j) {
+    const int32_t other = cid[j];
+    if (other == self) {
+      if (diagonal) {
+        md[count] = 0.0;
+        mid[count++] = self;
+      }
+      continue;
+    }
+    const double dx = px - cx[j];
+    const double dy = py - cy[j];
+    const double dz = pz - cz[j];
+    const double d2 = (dx * dx + dy * dy) + dz * dz;
+    const bool mine = d2 < own_d2 || (d2 == own_d2 && other <= own_id);
+    const bool theirs = d2 < ckd[j] || (d2 == ckd[j] && self <= cki[j]);
+    md[count] = d2;
+    mid[count] = other;
+    count += static_cast<int64_t>(mine || theirs);
+  }
+  return count;
+}
+
+#ifdef SPHAERA_HAVE_AVX512_SCAN
+__attribute__((target("avx512f,avx512vl"))) int64_t members_avx512(double px, double py, double pz, int32_t self,
+                                                                   double own_d2, int32_t own_id, bool diagonal,
+                                                                   const double* cx, const double* cy, const double* cz,
+                                                                   const int32_t* cid, const double* ckd,
+                                                                   const int32_t* cki, int64_t b, int64_t e, double* md,
+                                                                   int32_t* mid, int64_t count) {
+  const __m512d vx = _mm512_set1_pd(px), vy = _mm512_set1_pd(py), vz = _mm512_set1_pd(pz);
+  const __m512d own = _mm512_set1_pd(own_d2);
+  const __m256i vown = _mm256_set1_epi32(own_id), vself = _mm256_set1_epi32(self);
+  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  for (int64_t j = b; j < e; j += 8) {
+    const __mmask8 lanes = e - j >= 8 ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << (e - j)) - 1);
+    const __m512d dx = _mm512_sub_pd(vx, _mm512_maskz_loadu_pd(lanes, cx + j));
+    const __m512d dy = _mm512_sub_pd(vy, _mm512_maskz_loadu_pd(lanes, cy + j));
+    const __m512d dz = _mm512_sub_pd(vz, _mm512_maskz_loadu_pd(lanes, cz + j));
+    const __m512d xy = _mm512_maskz_add_round_pd(0xff, _mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy), kRound);
+    const __m512d d2 = _mm512_maskz_add_round_pd(0xff, xy, _mm512_mul_pd(dz, dz), kRound);
+    const __m256i ids = _mm256_maskz_loadu_epi32(lanes, cid + j);
+    const __m512d their_d2 = _mm512_maskz_loadu_pd(lanes, ckd + j);
+    const __m256i their_id = _mm256_maskz_loadu_epi32(lanes, cki + j);
+    const __mmask8 mine = _mm512_mask_cmp_pd_mask(lanes, d2, own, _CMP_LT_OQ) |
+                          (_mm512_mask_cmp_pd_mask(lanes, d2, own, _CMP_EQ_OQ) & _mm256_cmple_epi32_mask(ids, vown));
+    const __mmask8 theirs =
+        _mm512_mask_cmp_pd_mask(lanes, d2, their_d2, _CMP_LT_OQ) |
+        (_mm512_mask_cmp_pd_mask(lanes, d2, their_d2, _CMP_EQ_OQ) & _mm256_cmple_epi32_mask(vself, their_id));
+    const __mmask8 is_self = _mm256_mask_cmpeq_epi32_mask(lanes, ids, vself);
+    const __mmask8 keep = ((mine | theirs) & static_cast<__mmask8>(~is_self)) | (diagonal ? is_self : 0);
+    // The point's own d² is exactly 0 (px − px), as the diagonal's.
+    _mm512_mask_compressstoreu_pd(md + count, keep, d2);
+    _mm256_mask_compressstoreu_epi32(mid + count, keep, ids);
+    count += __builtin_popcount(keep);
+  }
+  return count;
+}
+#endif
+
+MemberFn pick_members() {
+#ifdef SPHAERA_HAVE_AVX512_SCAN
+  if (std::getenv("SPHAERA_NO_AVX512") == nullptr && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512vl")) {
+    return members_avx512;
+  }
+#endif
+  return members_generic;
+}
+
 // Per-thread scratch space of the search: the candidates of one bucket (points of rings 0..r, as SoA, grouped
 // by bucket in increasing bucket order so that positions increase), their buckets' centres, and the centres
 // of ring r + 1.
@@ -235,12 +318,23 @@ struct Scratch {
   std::vector<double> ox, oy, oz;      // centres of the buckets of ring r + 1
   std::vector<double> kd, select;      // kept candidates: squared distances and indices, in candidate order
   std::vector<int32_t> kid, ties;
+  int64_t keys_bucket = -1;  // the candidates' k-th keys are those of this bucket's gather
+  int keys_rings = -1;
+  std::vector<double> ckd, md;  // the candidates' k-th keys; a row's members
+  std::vector<int32_t> cki, mid;
 };
 
 class Searcher {
  public:
   Searcher(const double* xyz, int64_t n, int k, const Buckets& buckets, int first_rings)
-      : xyz_(xyz), n_(n), k_(k), b_(buckets), walker_(buckets.nside), first_rings_(first_rings), scan_(pick_scan()) {
+      : xyz_(xyz),
+        n_(n),
+        k_(k),
+        b_(buckets),
+        walker_(buckets.nside),
+        first_rings_(first_rings),
+        scan_(pick_scan()),
+        members_(pick_members()) {
     // Chord of the bucket radius: |p − b| ≥ |p − c_Q| − rho for every point b of bucket Q (triangle inequality
     // in R³, chords being Euclidean distances).
     rho_ = 2.0 * std::sin(0.5 * b_.radius) * (1 + 1e-12) + 1e-15;
@@ -495,27 +589,32 @@ class Searcher {
     }
     const double reach = std::sqrt(kstar) + rho_ * (1 + 1e-12);
     const double reach2 = reach * reach * (1 + 1e-12);
-    const double own_d2 = kd[id];
-    const int32_t own_id = ki[id];
+    // The candidates' own k-th keys, once per gather.
+    Scratch& keys = c == &s ? s : wide;
+    if (keys.keys_bucket != keys.bucket || keys.keys_rings != keys.rings) {
+      const int64_t m = static_cast<int64_t>(keys.cid.size());
+      keys.ckd.resize(m + 8);
+      keys.cki.resize(m + 8);
+      for (int64_t j = 0; j < m; ++j) {
+        keys.ckd[j] = kd[keys.cid[j]];
+        keys.cki[j] = ki[keys.cid[j]];
+      }
+      keys.keys_bucket = keys.bucket;
+      keys.keys_rings = keys.rings;
+      keys.md.resize(m + 8);
+      keys.mid.resize(m + 8);
+    }
     const int64_t nq = static_cast<int64_t>(c->qx.size());
+    int64_t count = 0;
     for (int64_t t = 0; t < nq; ++t) {
       const double ex = px - c->qx[t], ey = py - c->qy[t], ez = pz - c->qz[t];
       if ((ex * ex + ey * ey) + ez * ez > reach2) continue;
-      for (int64_t j = c->run[t]; j < c->run[t + 1]; ++j) {
-        const int32_t other = c->cid[j];
-        if (other == id) {
-          if (diagonal) members.push_back({0.0, id});
-          continue;
-        }
-        const double dx = px - c->cx[j];
-        const double dy = py - c->cy[j];
-        const double dz = pz - c->cz[j];
-        const double d2 = (dx * dx + dy * dy) + dz * dz;
-        const bool mine = d2 < own_d2 || (d2 == own_d2 && other <= own_id);
-        const bool theirs = d2 < kd[other] || (d2 == kd[other] && id <= ki[other]);
-        if (mine || theirs) members.push_back({d2, other});
-      }
+      count =
+          members_(px, py, pz, id, kd[id], ki[id], diagonal, c->cx.data(), c->cy.data(), c->cz.data(), c->cid.data(),
+                   keys.ckd.data(), keys.cki.data(), c->run[t], c->run[t + 1], keys.md.data(), keys.mid.data(), count);
     }
+    members.resize(count);
+    for (int64_t j = 0; j < count; ++j) members[j] = {keys.md[j], keys.mid[j]};
     if (!b_.order.empty()) {
       std::sort(members.begin(), members.end(), [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
     }
@@ -529,6 +628,7 @@ class Searcher {
   RingWalker walker_;
   int first_rings_;
   ScanFn scan_;
+  MemberFn members_;
   double rho_ = 0;
   // The next query of a bucket (a neighbouring pixel) keeps the candidates below 1.1 × this one's k-th
   // squared distance; rarely too few (then the proven bound is used).
@@ -1292,7 +1392,7 @@ NearestNeighbours allocate(int64_t n, int k, std::shared_ptr<int32_t[]> storage)
 
 // The row's entries from its weights w = exp(−c·d²) (diagonal slot included when there is one): W, D − W, or
 // for the normalized matrix W with the degree on the diagonal (rescaled afterwards). Degrees as DegreeSum.
-void finish_row(int64_t i, const int32_t* col, double* val, int64_t m, GraphMatrix matrix, double* degree) {
+double finish_row(int64_t i, const int32_t* col, double* val, int64_t m, GraphMatrix matrix) {
   const int64_t diag = std::find(col, col + m, static_cast<int32_t>(i)) - col;  // m: none
   DegreeSum sum;
   sum.add(val, diag);
@@ -1302,7 +1402,7 @@ void finish_row(int64_t i, const int32_t* col, double* val, int64_t m, GraphMatr
     for (int64_t t = 0; t < m; ++t) val[t] = -val[t];
   }
   if (diag < m) val[diag] = deg;
-  if (degree != nullptr) degree[i] = deg;
+  return deg;
 }
 
 // W with the degrees on the diagonal -> I − D^-½ W D^-½ (an isolated vertex gets L_ii = 0, as pygsp).
@@ -1357,6 +1457,17 @@ SPHAERA_AVX512 void stream_copy(T* dst, const T* src, int64_t n) {
     _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + i), _mm512_loadu_si512(src + i));
   }
   for (; i < n; ++i) dst[i] = src[i];
+}
+
+// stream_copy of column indices, each plus `shift`.
+SPHAERA_AVX512 void stream_copy_shifted(int32_t* dst, const int32_t* src, int64_t n, int32_t shift) {
+  int64_t i = 0;
+  for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) & 63) != 0; ++i) dst[i] = src[i] + shift;
+  const __m512i add = _mm512_set1_epi32(shift);
+  for (; i + 16 <= n; i += 16) {
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + i), _mm512_add_epi32(_mm512_loadu_si512(src + i), add));
+  }
+  for (; i < n; ++i) dst[i] = src[i] + shift;
 }
 #endif
 
@@ -1480,29 +1591,32 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
 #endif
 
   phase("set-up", n, "points");
-  // Pass 1: every point's k-th key, tiled where possible, then the bucket search for the rest.
+  // Pass 1: every point's k-th key, tiled where possible, then the bucket search for the rest. When each row of
+  // faces is its first face turned, exactly (as healpix_nest_directions makes them), the tiles run on faces 0,
+  // 4 and 8 only: a pixel the tiles prove has its k nearest in its own face, at the same distances as its
+  // counterparts' in the row's other faces (turns only swap and negate coordinates), so they get its answer,
+  // their indices shifted by whole faces (which keeps their order). So do the tiled rows in passes 2 and 3.
+  bool turned = false;
+  int64_t per_face_tiles = 0, tile_count = 0, faces = 1;
+  const int64_t per_face = n / 12;
 #ifdef SPHAERA_HAVE_AVX512_SCAN
   if (tiles) {
-    // When each row of faces is its first face turned, exactly (as healpix_nest_directions makes them), the
-    // tiles run on faces 0, 4 and 8 only: a pixel the tiles prove has its k nearest in its own face, at the
-    // same distances as its counterparts' in the row's other faces (turns only swap and negate coordinates), so
-    // they get its answer, their indices shifted by whole faces (which keeps their order).
-    const bool turned = rows_of_faces_turned(points);
-    const int64_t per_face_tiles = tiles->count() / 12;
-    const int64_t count = turned ? 3 * per_face_tiles : tiles->count();
+    turned = rows_of_faces_turned(points);
+    per_face_tiles = tiles->count() / 12;
+    tile_count = turned ? 3 * per_face_tiles : tiles->count();
+    faces = turned ? 4 : 1;
 #pragma omp parallel
     {
       Tiles::Block block;
       tiles->reserve(block);
 #pragma omp for schedule(dynamic, 4)
-      for (int64_t c = 0; c < count; ++c) {
+      for (int64_t c = 0; c < tile_count; ++c) {
         const int64_t t = turned ? (c / per_face_tiles) * 4 * per_face_tiles + c % per_face_tiles : c;
         tiles->load(t, block, tiles->margin(), nullptr, nullptr);
         tiles->kth_keys(block, kth_d2.data(), kth_id.data(), extent.data(), near.data());
       }
     }
     if (turned) {
-      const int64_t per_face = n / 12;
 #pragma omp parallel for schedule(static)
       for (int64_t c = 0; c < 9 * per_face; ++c) {
         const int64_t quarter = 1 + (c / per_face) % 3;
@@ -1552,12 +1666,17 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
       {
         Tiles::Block block;
         tiles->reserve(block);
-        // Rows of a run of tiled rows are built in cache, then streamed out.
+        // The rows of a tile are built in cache, then streamed out (to each face of the row when turned).
+        constexpr int kPixels = Tiles::kTile * Tiles::kTile;
         const int64_t widest = static_cast<int64_t>(2 * row_radius + 1) * (2 * row_radius + 1) + 1;
-        std::vector<int32_t> staged_col(write ? Tiles::kTile * Tiles::kTile * widest + 16 : 0);
+        std::vector<int32_t> staged_col(write ? kPixels * widest + 16 : 0);
         std::vector<double> staged_val(staged_col.size());
+        int64_t start[kPixels + 1];
+        double staged_degree[kPixels];
+        bool tileable[kPixels];
 #pragma omp for schedule(dynamic, 4)
-        for (int64_t t = 0; t < tiles->count(); ++t) {
+        for (int64_t c0 = 0; c0 < tile_count; ++c0) {
+          const int64_t t = turned ? (c0 / per_face_tiles) * 4 * per_face_tiles + c0 % per_face_tiles : c0;
           // Rows come from pass 1's bits when every extent fits their 7 × 7 windows.
           const bool from_bits = row_radius <= 3;
           if (from_bits && !write) {
@@ -1568,47 +1687,57 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
             tiles->load(t, block, row_radius, kth_d2.data(), kth_id.data());
           }
           const int r = from_bits ? 3 : row_radius;  // sorted_row reads the 7 × 7 window
-          for (int l = 0; l < Tiles::kTile * Tiles::kTile;) {
+          // A pixel's row can be tiled when the tiles proved it and its window lies in the face; it is, unless
+          // a point of the bucket search chose it (in each face of the row separately).
+          int64_t pos = 0;
+          for (int l = 0; l < kPixels; ++l) {
             const int64_t i = block.first + l;
             int u, v;
-            const bool inside = tiles->inside(block, l, r, u, v);
+            tileable[l] = tiles->inside(block, l, r, u, v) && extent[i] > 0;
+            start[l] = pos;
+            if (!tileable[l]) continue;
             if (!write) {
-              tiled[i] = inside && extent[i] > 0 && !chosen[i];
-              if (tiled[i]) {
-                rp[i + 1] = from_bits ? tiles->row_size_from_bits(block, u, v, diagonal)
-                                      : tiles->row(block, l, u, v, r, diagonal, c, nullptr, nullptr);
+              const int64_t size = from_bits ? tiles->row_size_from_bits(block, u, v, diagonal)
+                                             : tiles->row(block, l, u, v, r, diagonal, c, nullptr, nullptr);
+              for (int64_t q = 0; q < faces; ++q) {
+                const int64_t j = i + q * per_face;
+                tiled[j] = !chosen[j];
+                if (tiled[j]) rp[j + 1] = size;
               }
-              ++l;
               continue;
             }
-            if (!tiled[i]) {
-              ++l;
-              continue;
-            }
-            int e = l;
-            while (e < Tiles::kTile * Tiles::kTile && tiled[block.first + e]) ++e;
-            const int64_t base = rp[i];
-            const int64_t total = rp[block.first + e] - base;
-            for (int q = l; q < e; ++q) {
-              const int64_t row = block.first + q;
-              tiles->inside(block, q, r, u, v);
-              int32_t* row_col = staged_col.data() + (rp[row] - base);
-              double* row_val = staged_val.data() + (rp[row] - base);
-              if (from_bits) {
-                tiles->sorted_row(block, q, u, v, diagonal, c, row_col, row_val);
-              } else {
-                tiles->row(block, q, u, v, r, diagonal, c, row_col, row_val);
+            pos +=
+                from_bits
+                    ? tiles->sorted_row(block, l, u, v, diagonal, c, staged_col.data() + pos, staged_val.data() + pos)
+                    : tiles->row(block, l, u, v, r, diagonal, c, staged_col.data() + pos, staged_val.data() + pos);
+          }
+          start[kPixels] = pos;
+          if (!write) continue;
+          exp_nonpositive_inplace(staged_val.data(), pos);
+          for (int l = 0; l < kPixels; ++l) {
+            if (!tileable[l]) continue;
+            staged_degree[l] = finish_row(block.first + l, staged_col.data() + start[l], staged_val.data() + start[l],
+                                          start[l + 1] - start[l], options.matrix);
+          }
+          // Runs of rows tiled in face q go out whole; the indices shift by q faces.
+          for (int64_t q = 0; q < faces; ++q) {
+            const int32_t shift = static_cast<int32_t>(q * per_face);
+            for (int l = 0; l < kPixels;) {
+              const int64_t i = block.first + l + q * per_face;
+              if (!tiled[i]) {
+                ++l;
+                continue;
               }
+              int e = l;
+              while (e < kPixels && tiled[block.first + e + q * per_face]) ++e;
+              const int64_t total = start[e] - start[l];
+              stream_copy_shifted(col + rp[i], staged_col.data() + start[l], total, shift);
+              stream_copy(val + rp[i], staged_val.data() + start[l], total);
+              if (deg != nullptr) {
+                for (int x = l; x < e; ++x) deg[block.first + x + q * per_face] = staged_degree[x];
+              }
+              l = e;
             }
-            exp_nonpositive_inplace(staged_val.data(), total);
-            for (int q = l; q < e; ++q) {
-              const int64_t row = block.first + q;
-              finish_row(row, staged_col.data() + (rp[row] - base), staged_val.data() + (rp[row] - base),
-                         rp[row + 1] - rp[row], options.matrix, deg);
-            }
-            stream_copy(col + base, staged_col.data(), total);
-            stream_copy(val + base, staged_val.data(), total);
-            l = e;
           }
         }
         _mm_sfence();
@@ -1634,7 +1763,8 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
             val[rp[i] + t] = -c * members[t].d2;
           }
           exp_nonpositive_inplace(val + rp[i], m);
-          finish_row(i, col + rp[i], val + rp[i], m, options.matrix, deg);
+          const double d = finish_row(i, col + rp[i], val + rp[i], m, options.matrix);
+          if (deg != nullptr) deg[i] = d;
         }
       }
       return;
@@ -1686,8 +1816,8 @@ void weights_to_matrix(core::CsrArrays& a, GraphMatrix what) {
   const int64_t* rp = a.row_ptr.data();
 #pragma omp parallel for schedule(static) if (n > 20000)
   for (int64_t i = 0; i < n; ++i) {
-    finish_row(i, a.col.data() + rp[i], a.val.data() + rp[i], rp[i + 1] - rp[i], what,
-               what == GraphMatrix::kNormalized ? degree.data() : nullptr);
+    const double d = finish_row(i, a.col.data() + rp[i], a.val.data() + rp[i], rp[i + 1] - rp[i], what);
+    if (what == GraphMatrix::kNormalized) degree[i] = d;
   }
   if (what == GraphMatrix::kNormalized) normalize(a, degree.data());
 }
