@@ -652,19 +652,23 @@ void kth_key_scalar(const double* kd, const int32_t* kid, int64_t count, int k, 
 //
 // A tile is 16 × 16 pixels of a base face, aligned in its (x, y) coordinates: 256 consecutive NEST indices. Its
 // block is the tile with a margin of M pixels, gathered once into small arrays (row-major and transposed), so
-// that a pixel's window (the pixels at Chebyshev distance ≤ r in (x, y)) and the ring at distance r + 1 are runs
-// of contiguous values.
+// that a pixel's window (the pixels at Chebyshev distance ≤ r in (x, y)) and the rings around it are runs of
+// contiguous values.
 //
-// Pass 1 (k-th keys): when the ring lies inside the pixel's base face, every point outside the window is at a
-// chord ≥ min over the ring's centres of (chord − pixel radius), since an arc leaving the window's pixels
-// crosses a pixel of the ring; the k nearest are then proven to be in the window when the k-th of them is
-// closer than that. r grows from a first guess to M − 1; pixels never proven take the bucket search. Each
-// proven pixel records the extent of its k nearest: the largest Chebyshev distance among them.
+// Pass 1 (k-th keys): when a ring lies inside the pixel's base face, every point beyond it is at a chord ≥ min
+// over the ring's centres of (chord − pixel radius), since an arc leaving the ring's inside crosses a pixel of
+// the ring. The k nearest are proven to be in the window of radius r when the k-th of them is closer than the
+// bound that the rings at r + 1 and r + 2 give (bound2). r starts at about the radius of a disc of k + 1 pixels
+// and grows to M − 1; pixels never proven take the bucket search. Windows of radius ≤ 3 are searched in
+// registers (window_kth), larger ones by compressing the candidates below a threshold (window_kth_general).
+// Each proven pixel records the extent of its k nearest (the largest Chebyshev distance among them) and, in
+// its 7 × 7 window, which they are (bits).
 //
 // Passes 2 and 3 (rows): j can link to i only if i is among the k nearest of j, which for a proven j lies
 // within j's extent, a relation symmetric in (x, y): so the window of radius max(extent over the block) holds
 // every member of i's row, unless some j answered by the bucket search chose i; those rows (marked in pass 1)
-// take the bucket path too.
+// take the bucket path too. With extents ≤ 3 the members are read from the bits (i's own, and i's bit in its
+// neighbours'), and come out in NEST order through a table of the window's orders (sorted_row).
 
 #ifdef SPHAERA_HAVE_AVX512_SCAN
 #define SPHAERA_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw")))
