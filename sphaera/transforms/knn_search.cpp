@@ -1653,7 +1653,7 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
   std::fill(tiled.begin(), tiled.end(), uint8_t{0});
   int64_t tiled_count = 0;
   core::Buffer<double> degree(options.matrix == GraphMatrix::kNormalized ? n : 0);
-  // Pass 2 keeps the rows of the bucket path (a few percent of them on a full sky) for pass 3, per thread.
+  // The bucket path's rows that pass 2 keeps for pass 3, per thread.
   struct KeptRows {
     std::vector<int32_t> row;
     std::vector<int64_t> start;
@@ -1754,21 +1754,25 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
       tiled_count = count;
     }
     phase(write ? "rows, tiles" : "row sizes, tiles", tiled_count, "rows");
-    if (write) {  // the rows kept by pass 2
+    // Pass 2 keeps the bucket path's rows for pass 3 when they are few (near the base-face edges of a tiled
+    // sky); else (other point sets, or no tiles) pass 3 searches them again, which needs no memory.
+    const bool keep = (n - tiled_count) * 8 <= n;
+    auto write_row = [&](int32_t i, const Candidate* members) {
+      const int64_t m = rp[i + 1] - rp[i];
+      for (int64_t t = 0; t < m; ++t) {
+        col[rp[i] + t] = members[t].id;
+        val[rp[i] + t] = -c * members[t].d2;
+      }
+      exp_nonpositive_inplace(val + rp[i], m);
+      const double d = finish_row(i, col + rp[i], val + rp[i], m, options.matrix);
+      if (deg != nullptr) deg[i] = d;
+    };
+    if (write && keep) {
 #pragma omp parallel for schedule(dynamic, 1)
       for (int64_t list = 0; list < static_cast<int64_t>(kept.size()); ++list) {
         const KeptRows& rows_kept = kept[list];
         for (size_t r = 0; r < rows_kept.row.size(); ++r) {
-          const int32_t i = rows_kept.row[r];
-          const int64_t m = rp[i + 1] - rp[i];
-          const Candidate* members = rows_kept.members.data() + rows_kept.start[r];
-          for (int64_t t = 0; t < m; ++t) {
-            col[rp[i] + t] = members[t].id;
-            val[rp[i] + t] = -c * members[t].d2;
-          }
-          exp_nonpositive_inplace(val + rp[i], m);
-          const double d = finish_row(i, col + rp[i], val + rp[i], m, options.matrix);
-          if (deg != nullptr) deg[i] = d;
+          write_row(rows_kept.row[r], rows_kept.members.data() + rows_kept.start[r]);
         }
       }
       return;
@@ -1790,7 +1794,12 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
           const int32_t i = searcher.point(pos);
           if (tiled[i]) continue;
           searcher.row_members(i, q, kstar, kth_d2.data(), kth_id.data(), diagonal, s, wide, members);
+          if (write) {
+            write_row(i, members.data());
+            continue;
+          }
           rp[i + 1] = static_cast<int64_t>(members.size());
+          if (!keep) continue;
           mine.row.push_back(i);
           mine.start.push_back(static_cast<int64_t>(mine.members.size()));
           mine.members.insert(mine.members.end(), members.begin(), members.end());
