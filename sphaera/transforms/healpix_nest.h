@@ -9,7 +9,10 @@ namespace sphaera::transforms {
 void check_nside(int64_t nside, const std::string& what = "nside");
 
 /// Unit vectors of NEST pixels at `nside` into out [n, 3] (row-major): pixels[0..n), or all 12·nside² pixels
-/// in NEST order when `pixels` is null. Threads: OpenMP's.
+/// in NEST order when `pixels` is null. A pixel's vector is HEALPix C++'s pix2vec of its counterpart in the
+/// first face of its row of faces (0, 4 or 8), turned about the z axis by π/2 per face (exactly): so sin and
+/// cos only see φ < π/2, and the faces of a row are exact turns of one another (which the graph search uses).
+/// Threads: OpenMP's.
 void healpix_nest_directions(int64_t nside, const int64_t* pixels, int64_t n, double* out);
 
 }  // namespace sphaera::transforms
