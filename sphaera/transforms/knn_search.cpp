@@ -182,8 +182,27 @@ int64_t scan_generic(double px, double py, double pz, double t, int32_t self, co
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SPHAERA_HAVE_AVX512_SCAN 1
-// AVX-512: 8 candidates per step, compress-stores of the kept ones. The additions use explicit rounding
-// (vaddpd {rn-sae}), which the compiler cannot fuse with the products: the same doubles as scan_generic.
+// Squared chords from (px, py, pz) to 8 points (the lanes of `lanes`; 0 elsewhere), computed as chord2(): the
+// additions use explicit rounding (vaddpd {rn-sae}), which the compiler cannot fuse with the products, so every
+// path sees the same doubles.
+__attribute__((target("avx512f,avx512vl"))) inline __m512d d2_eight(const __m512d px, const __m512d py,
+                                                                    const __m512d pz, const double* x, const double* y,
+                                                                    const double* z, __mmask8 lanes) {
+  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  const __m512d dx = _mm512_sub_pd(px, _mm512_maskz_loadu_pd(lanes, x));
+  const __m512d dy = _mm512_sub_pd(py, _mm512_maskz_loadu_pd(lanes, y));
+  const __m512d dz = _mm512_sub_pd(pz, _mm512_maskz_loadu_pd(lanes, z));
+  const __m512d xy = _mm512_maskz_add_round_pd(0xff, _mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy), kRound);
+  return _mm512_maskz_add_round_pd(0xff, xy, _mm512_mul_pd(dz, dz), kRound);
+}
+
+// Whether the AVX-512 kernels run here (the CPU has F, VL, DQ and BW, and SPHAERA_NO_AVX512 is not set).
+bool cpu_has_avx512() {
+  return std::getenv("SPHAERA_NO_AVX512") == nullptr && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
+}
+
+// AVX-512: 8 candidates per step, compress-stores of the kept ones (the same doubles as scan_generic).
 __attribute__((target("avx512f,avx512vl"))) int64_t scan_avx512(double px, double py, double pz, double t, int32_t self,
                                                                 const double* cx, const double* cy, const double* cz,
                                                                 const int32_t* cid, int64_t b, int64_t e, double* kd,
@@ -191,14 +210,9 @@ __attribute__((target("avx512f,avx512vl"))) int64_t scan_avx512(double px, doubl
   const __m512d vx = _mm512_set1_pd(px), vy = _mm512_set1_pd(py), vz = _mm512_set1_pd(pz);
   const __m512d vt = _mm512_set1_pd(t);
   const __m256i vself = _mm256_set1_epi32(self);
-  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
   for (int64_t j = b; j < e; j += 8) {
     const __mmask8 lanes = e - j >= 8 ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << (e - j)) - 1);
-    const __m512d dx = _mm512_sub_pd(vx, _mm512_maskz_loadu_pd(lanes, cx + j));
-    const __m512d dy = _mm512_sub_pd(vy, _mm512_maskz_loadu_pd(lanes, cy + j));
-    const __m512d dz = _mm512_sub_pd(vz, _mm512_maskz_loadu_pd(lanes, cz + j));
-    const __m512d xy = _mm512_maskz_add_round_pd(0xff, _mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy), kRound);
-    const __m512d d2 = _mm512_maskz_add_round_pd(0xff, xy, _mm512_mul_pd(dz, dz), kRound);
+    const __m512d d2 = d2_eight(vx, vy, vz, cx + j, cy + j, cz + j, lanes);
     const __m256i ids = _mm256_maskz_loadu_epi32(lanes, cid + j);
     const __mmask8 keep =
         _mm512_mask_cmp_pd_mask(lanes, d2, vt, _CMP_LT_OQ) & _mm256_mask_cmpneq_epi32_mask(lanes, ids, vself);
@@ -212,10 +226,7 @@ __attribute__((target("avx512f,avx512vl"))) int64_t scan_avx512(double px, doubl
 
 ScanFn pick_scan() {
 #ifdef SPHAERA_HAVE_AVX512_SCAN
-  if (std::getenv("SPHAERA_NO_AVX512") == nullptr && __builtin_cpu_supports("avx512f") &&
-      __builtin_cpu_supports("avx512vl")) {
-    return scan_avx512;
-  }
+  if (cpu_has_avx512()) return scan_avx512;
 #endif
   return scan_generic;
 }
@@ -266,14 +277,9 @@ __attribute__((target("avx512f,avx512vl"))) int64_t members_avx512(double px, do
   const __m512d vx = _mm512_set1_pd(px), vy = _mm512_set1_pd(py), vz = _mm512_set1_pd(pz);
   const __m512d own = _mm512_set1_pd(own_d2);
   const __m256i vown = _mm256_set1_epi32(own_id), vself = _mm256_set1_epi32(self);
-  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
   for (int64_t j = b; j < e; j += 8) {
     const __mmask8 lanes = e - j >= 8 ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << (e - j)) - 1);
-    const __m512d dx = _mm512_sub_pd(vx, _mm512_maskz_loadu_pd(lanes, cx + j));
-    const __m512d dy = _mm512_sub_pd(vy, _mm512_maskz_loadu_pd(lanes, cy + j));
-    const __m512d dz = _mm512_sub_pd(vz, _mm512_maskz_loadu_pd(lanes, cz + j));
-    const __m512d xy = _mm512_maskz_add_round_pd(0xff, _mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy), kRound);
-    const __m512d d2 = _mm512_maskz_add_round_pd(0xff, xy, _mm512_mul_pd(dz, dz), kRound);
+    const __m512d d2 = d2_eight(vx, vy, vz, cx + j, cy + j, cz + j, lanes);
     const __m256i ids = _mm256_maskz_loadu_epi32(lanes, cid + j);
     const __m512d their_d2 = _mm512_maskz_loadu_pd(lanes, ckd + j);
     const __m256i their_id = _mm256_maskz_loadu_epi32(lanes, cki + j);
@@ -295,10 +301,7 @@ __attribute__((target("avx512f,avx512vl"))) int64_t members_avx512(double px, do
 
 MemberFn pick_members() {
 #ifdef SPHAERA_HAVE_AVX512_SCAN
-  if (std::getenv("SPHAERA_NO_AVX512") == nullptr && __builtin_cpu_supports("avx512f") &&
-      __builtin_cpu_supports("avx512vl")) {
-    return members_avx512;
-  }
+  if (cpu_has_avx512()) return members_avx512;
 #endif
   return members_generic;
 }
@@ -850,7 +853,7 @@ class Tiles {
     const int64_t first_row = centre - 3 * b.w - 3;
     for (int q = 0; q < 7; ++q) {
       const int64_t o = first_row + q * b.w;
-      d2[q] = d2_of(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, 0x7f);
+      d2[q] = d2_eight(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, 0x7f);
     }
     d2[7] = _mm512_setzero_pd();
     for (int q = 0; q < 4; ++q) {
@@ -1005,7 +1008,7 @@ class Tiles {
       const int64_t o = static_cast<int64_t>(v + b.m + q - R) * b.w + (u + b.m - R);
       __mmask8 lanes = static_cast<__mmask8>((1u << kRows) - 1);
       if (q == R) lanes &= static_cast<__mmask8>(~(1u << R));  // self
-      d2[q] = d2_of(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, lanes);
+      d2[q] = d2_eight(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, lanes);
       alive[q] = _mm512_mask_cmp_pd_mask(lanes, d2[q], vt, _CMP_LT_OQ);
       count += __builtin_popcount(alive[q]);
     }
@@ -1080,7 +1083,7 @@ class Tiles {
       for (int c0 = 0; c0 < len; c0 += 8) {
         const int64_t o = start + c0;
         const __mmask8 lanes = lane_mask(len - c0);
-        const __m512d d2 = d2_of(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, lanes);
+        const __m512d d2 = d2_eight(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, lanes);
         const __m256i ids = _mm256_maskz_loadu_epi32(lanes, b.id.data() + o);
         const __m512d their_d2 = _mm512_maskz_loadu_pd(lanes, b.kd.data() + o);
         const __m256i their_id = _mm256_maskz_loadu_epi32(lanes, b.ki.data() + o);
@@ -1136,22 +1139,11 @@ class Tiles {
     return left >= 8 ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << left) - 1);
   }
 
-  // Squared chords from p to 8 cells, computed as chord2() (explicitly rounded additions: never fused).
-  static SPHAERA_AVX512 __m512d d2_of(const __m512d px, const __m512d py, const __m512d pz, const double* x,
-                                      const double* y, const double* z, __mmask8 lanes) {
-    constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-    const __m512d dx = _mm512_sub_pd(px, _mm512_maskz_loadu_pd(lanes, x));
-    const __m512d dy = _mm512_sub_pd(py, _mm512_maskz_loadu_pd(lanes, y));
-    const __m512d dz = _mm512_sub_pd(pz, _mm512_maskz_loadu_pd(lanes, z));
-    const __m512d xy = _mm512_maskz_add_round_pd(0xff, _mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy), kRound);
-    return _mm512_maskz_add_round_pd(0xff, xy, _mm512_mul_pd(dz, dz), kRound);
-  }
-
   static SPHAERA_AVX512 __m512d min_d2(__m512d best, const __m512d px, const __m512d py, const __m512d pz,
                                        const double* x, const double* y, const double* z, int len) {
     for (int c0 = 0; c0 < len; c0 += 8) {
       const __mmask8 lanes = lane_mask(len - c0);
-      best = _mm512_mask_min_pd(best, lanes, best, d2_of(px, py, pz, x + c0, y + c0, z + c0, lanes));
+      best = _mm512_mask_min_pd(best, lanes, best, d2_eight(px, py, pz, x + c0, y + c0, z + c0, lanes));
     }
     return best;
   }
@@ -1223,7 +1215,7 @@ class Tiles {
         const int64_t o = row + c0;
         __mmask8 lanes = lane_mask(len - c0);
         if (dy == 0 && r >= c0 && r < c0 + 8) lanes &= static_cast<__mmask8>(~(1u << (r - c0)));  // self
-        const __m512d d2 = d2_of(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, lanes);
+        const __m512d d2 = d2_eight(px, py, pz, b.x.data() + o, b.y.data() + o, b.z.data() + o, lanes);
         const __mmask8 keep = _mm512_mask_cmp_pd_mask(lanes, d2, vt, _CMP_LT_OQ);
         const __m256i ids = _mm256_maskz_loadu_epi32(lanes, b.id.data() + o);
         const __m256i dx = _mm256_add_epi32(lane, _mm256_set1_epi32(c0 - r));
@@ -1320,10 +1312,6 @@ class Tiles {
   double rho_ = 0;
 };
 
-bool cpu_has_avx512() {
-  return std::getenv("SPHAERA_NO_AVX512") == nullptr && __builtin_cpu_supports("avx512f") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
-}
 #endif
 
 // ---- buckets for a point set -------------------------------------------------------------------------------------
