@@ -982,8 +982,9 @@ class Tiles {
     return 1;
   }
 
-  // window_kth_general for a window of radius r ≤ 3 (one 8-lane run per row), in registers: the candidates with
-  // d² < t are lane masks, peeled as select_peel does; returns −1 when equal values straddle the k-th place.
+  // As window_kth_general with a single threshold t, for a window of radius r ≤ 3 (one 8-lane run per row), in
+  // registers: the candidates with d² < t are lane masks, peeled as select_peel does; returns 1 when found, 0
+  // when fewer than k lie below t, −1 when equal values straddle the k-th place.
   SPHAERA_AVX512 int window_kth(int r, const Block& b, int u, int v, const __m512d px, const __m512d py,
                                 const __m512d pz, double t, double& kd, int32_t& ki, int& reach, uint64_t& bits) const {
     switch (r) {
