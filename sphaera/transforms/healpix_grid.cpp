@@ -234,7 +234,13 @@ HealpixRingOrderGrid::HealpixRingOrderGrid(int64_t nside) : nside_(nside) {
   layout_ = healpix_ring_layout(nside);
 }
 
-at::Tensor HealpixRingOrderGrid::directions() const { return ring_directions(*layout_, size()); }
+at::Tensor HealpixRingOrderGrid::directions() const {
+  // The NEST grid's vectors (healpix_nest_directions), in RING order: the same doubles in either order.
+  const at::Tensor ring2nest = HealpixGrid(nside_).ring_to_nest();
+  at::Tensor out = at::empty({size(), 3}, at::kDouble);
+  healpix_nest_directions(nside_, ring2nest.data_ptr<int64_t>(), size(), out.data_ptr<double>());
+  return out;
+}
 
 at::Tensor HealpixRingOrderGrid::quadrature_weights() const {
   return at::full({size()}, 4.0 * M_PI / static_cast<double>(size()), at::kDouble);
