@@ -1592,6 +1592,9 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
   bool turned = false;
   int64_t per_face_tiles = 0, tile_count = 0, faces = 1;
   const int64_t per_face = n / 12;
+  auto tile_of = [&](int64_t c) {  // the c-th tile searched: of faces 0, 4 and 8 only when turned
+    return turned ? (c / per_face_tiles) * 4 * per_face_tiles + c % per_face_tiles : c;
+  };
 #ifdef SPHAERA_HAVE_AVX512_SCAN
   if (tiles) {
     turned = rows_of_faces_turned(points);
@@ -1604,7 +1607,7 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
       tiles->reserve(block);
 #pragma omp for schedule(dynamic, 4)
       for (int64_t c = 0; c < tile_count; ++c) {
-        const int64_t t = turned ? (c / per_face_tiles) * 4 * per_face_tiles + c % per_face_tiles : c;
+        const int64_t t = tile_of(c);
         tiles->load(t, block, tiles->margin(), nullptr, nullptr);
         tiles->kth_keys(block, kth_d2.data(), kth_id.data(), extent.data(), near.data());
       }
@@ -1669,7 +1672,7 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
         bool tileable[kPixels];
 #pragma omp for schedule(dynamic, 4)
         for (int64_t c0 = 0; c0 < tile_count; ++c0) {
-          const int64_t t = turned ? (c0 / per_face_tiles) * 4 * per_face_tiles + c0 % per_face_tiles : c0;
+          const int64_t t = tile_of(c0);
           // Rows come from pass 1's bits when every extent fits their 7 × 7 windows.
           const bool from_bits = row_radius <= 3;
           if (from_bits && !write) {
