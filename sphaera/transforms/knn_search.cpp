@@ -1057,6 +1057,13 @@ class Tiles {
     return bits;
   }
 
+  // The smallest lane of v, in every lane (GCC 12's reduction intrinsics warn of uninitialised values).
+  static SPHAERA_AVX512 __m512d all_lanes_min(__m512d v) {
+    v = _mm512_maskz_min_pd(0xff, v, _mm512_maskz_shuffle_f64x2(0xff, v, v, 0x4e));  // halves swapped
+    v = _mm512_maskz_min_pd(0xff, v, _mm512_maskz_shuffle_f64x2(0xff, v, v, 0xb1));  // quarters swapped in each half
+    return _mm512_maskz_min_pd(0xff, v, _mm512_maskz_permute_pd(0xff, v, 0x55));     // neighbours swapped
+  }
+
   // The largest lane of v, in every lane.
   static SPHAERA_AVX512 __m512d all_lanes_max(__m512d v) {
     v = _mm512_maskz_max_pd(0xff, v, _mm512_maskz_shuffle_f64x2(0xff, v, v, 0x4e));  // halves swapped
@@ -1165,9 +1172,7 @@ class Tiles {
     best = min_d2(best, px, py, pz, b.x.data() + bottom, b.y.data() + bottom, b.z.data() + bottom, len);
     best = min_d2(best, px, py, pz, b.xt.data() + right, b.yt.data() + right, b.zt.data() + right, len);
     best = min_d2(best, px, py, pz, b.xt.data() + left, b.yt.data() + left, b.zt.data() + left, len);
-    best = _mm512_maskz_min_pd(0xff, best, _mm512_maskz_shuffle_f64x2(0xff, best, best, 0x4e));
-    best = _mm512_maskz_min_pd(0xff, best, _mm512_maskz_shuffle_f64x2(0xff, best, best, 0xb1));
-    return _mm512_cvtsd_f64(_mm512_maskz_min_pd(0xff, best, _mm512_maskz_permute_pd(0xff, best, 0x55)));
+    return _mm512_cvtsd_f64(all_lanes_min(best));
   }
 
   // (chord − pixel radius)² from a squared chord (0 when negative), rounded down.
@@ -1236,13 +1241,6 @@ class Tiles {
     return count;
   }
 
-  // The largest of 8 lanes (GCC 12's reduction intrinsics warn of uninitialised values).
-  static SPHAERA_AVX512 double max_lane(__m512d v) {
-    alignas(64) double lanes[8];
-    _mm512_store_pd(lanes, v);
-    return *std::max_element(lanes, lanes + 8);
-  }
-
   // The k-th key among k ≤ count ≤ 32 candidates, by peeling off the largest values: the count − k largest lie
   // beyond the k-th place (the hint keeps them few). When the values at the k-th place are all kept, the k-th
   // key is the largest (d², index) among those left, and `reach` their largest Chebyshev distance. Returns
@@ -1260,7 +1258,7 @@ class Tiles {
     for (;;) {
       __m512d top = _mm512_set1_pd(-kInf);
       for (int q = 0; q < regs; ++q) top = _mm512_mask_max_pd(top, alive[q], top, v[q]);
-      const double largest = max_lane(top);
+      const double largest = _mm512_cvtsd_f64(all_lanes_max(top));
       const __m512d vl = _mm512_set1_pd(largest);
       __mmask8 at[4];
       int64_t tied = 0;
