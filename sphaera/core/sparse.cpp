@@ -5,6 +5,9 @@
 #include <torch/torch.h>
 
 #include "sphaera/core/check.h"
+#ifdef SPHAERA_WITH_CUDA
+#include "sphaera/core/sparse_cuda.h"
+#endif
 
 namespace sphaera::core {
 
@@ -13,6 +16,10 @@ struct CsrMatrix::TransposeCache {
   at::Tensor row_ptr;      // int64 [cols + 1]
   at::Tensor col_index;    // int32 [nnz]
   at::Tensor permutation;  // int64 [nnz]: entry of the transpose -> entry of the matrix
+  // cuSPARSE wants row offsets and column indices of one type: the row pointers of the matrix and of its
+  // transpose in int32 (when nnz fits), made on the matrix's device once per pattern.
+  std::once_flag device_once;
+  at::Tensor row_ptr32, t_row_ptr32;
 };
 
 namespace {
@@ -82,9 +89,37 @@ void csr_value_grad_cpu(const int64_t* row_ptr, const int32_t* col, const T* g, 
   }
 }
 
-at::Tensor product(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& values, const at::Tensor& x,
-                   int64_t rows) {
+// The index arrays of one CSR pattern as the kernels of each device want them: int64 row pointers on the CPU,
+// row pointers of the column indices' type for cuSPARSE.
+struct Pattern {
+  at::Tensor row_ptr;    // int64 [rows + 1]
+  at::Tensor row_ptr32;  // int32 [rows + 1] (CUDA, nnz < 2^31), else undefined
+  at::Tensor col;        // int32 [nnz]
+  int64_t rows = 0;
+  int64_t cols = 0;
+  at::Tensor permutation;  // of a transpose: its entry -> the matrix's entry (transpose_permutation())
+};
+
+#ifdef SPHAERA_WITH_CUDA
+// cuSPARSE's index arrays: both int32 when the row pointers fit, else both int64 (a copy per call: beyond
+// 2^31 non-zeros only).
+std::pair<at::Tensor, at::Tensor> cusparse_indices(const Pattern& p) {
+  if (p.row_ptr32.defined()) return {p.row_ptr32, p.col};
+  return {p.row_ptr, p.col.to(at::kLong)};
+}
+#endif
+
+at::Tensor product(const Pattern& p, const at::Tensor& values, const at::Tensor& x) {
+  const auto& row_ptr = p.row_ptr;
+  const auto& col = p.col;
+  const int64_t rows = p.rows;
   const int64_t n = x.size(1);
+#ifdef SPHAERA_WITH_CUDA
+  if (x.device().is_cuda()) {
+    const auto [rp, ci] = cusparse_indices(p);
+    return detail::cusparse_spmm(rp, ci, values, x, rows, p.cols);
+  }
+#endif
   if (x.device().is_cpu()) {
     auto xc = x.contiguous();
     auto vc = values.contiguous();
@@ -95,15 +130,23 @@ at::Tensor product(const at::Tensor& row_ptr, const at::Tensor& col, const at::T
     });
     return y;
   }
-  // Other devices: gather, scale, scatter-add with LibTorch's own kernels.
+  // Other devices (and CUDA in a build without it): gather, scale, scatter-add with LibTorch's own kernels.
   const auto counts = row_ptr.slice(0, 1) - row_ptr.slice(0, 0, rows);
   const auto row_of = at::repeat_interleave(at::arange(rows, row_ptr.options()), counts);
   auto contrib = x.index_select(0, col.to(at::kLong)) * values.unsqueeze(1);
   return at::zeros({rows, n}, x.options()).index_add_(0, row_of, contrib);
 }
 
-at::Tensor value_grad(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& g, const at::Tensor& x,
-                      int64_t rows) {
+at::Tensor value_grad(const Pattern& p, const at::Tensor& g, const at::Tensor& x) {
+  const auto& row_ptr = p.row_ptr;
+  const auto& col = p.col;
+  const int64_t rows = p.rows;
+#ifdef SPHAERA_WITH_CUDA
+  if (x.device().is_cuda()) {
+    const auto [rp, ci] = cusparse_indices(p);
+    return detail::cusparse_value_grad(rp, ci, g, x, rows, p.cols);
+  }
+#endif
   if (x.device().is_cpu()) {
     auto gc = g.contiguous();
     auto xc = x.contiguous();
@@ -119,23 +162,39 @@ at::Tensor value_grad(const at::Tensor& row_ptr, const at::Tensor& col, const at
   return (g.index_select(0, row_of) * x.index_select(0, col.to(at::kLong))).sum(1);
 }
 
-// Autograd function: inputs (values, x); the pattern and its transpose travel in saved_data.
+void save_pattern(torch::autograd::AutogradContext* ctx, const std::string& prefix, const Pattern& p) {
+  ctx->saved_data[prefix + "row_ptr"] = p.row_ptr;
+  ctx->saved_data[prefix + "row_ptr32"] = p.row_ptr32;
+  ctx->saved_data[prefix + "col"] = p.col;
+  ctx->saved_data[prefix + "rows"] = p.rows;
+  ctx->saved_data[prefix + "cols"] = p.cols;
+  ctx->saved_data[prefix + "permutation"] = p.permutation;
+}
+
+Pattern load_pattern(torch::autograd::AutogradContext* ctx, const std::string& prefix) {
+  Pattern p;
+  p.row_ptr = ctx->saved_data[prefix + "row_ptr"].toTensor();
+  const auto& rp32 = ctx->saved_data[prefix + "row_ptr32"];
+  if (rp32.isTensor()) p.row_ptr32 = rp32.toTensor();
+  p.col = ctx->saved_data[prefix + "col"].toTensor();
+  p.rows = ctx->saved_data[prefix + "rows"].toInt();
+  p.cols = ctx->saved_data[prefix + "cols"].toInt();
+  const auto& permutation = ctx->saved_data[prefix + "permutation"];
+  if (permutation.isTensor()) p.permutation = permutation.toTensor();
+  return p;
+}
+
+// Autograd function: inputs (values, x); the pattern and its transpose (plain structs, so that autograd does
+// not take their index tensors for inputs) travel in saved_data.
 class SpmmFunction : public torch::autograd::Function<SpmmFunction> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& values, const at::Tensor& x,
-                            const CsrMatrix* a) {
-    ctx->saved_data["row_ptr"] = a->row_ptr();
-    ctx->saved_data["col"] = a->col_index();
-    ctx->saved_data["rows"] = a->rows();
-    if (x.requires_grad()) {
-      const CsrMatrix t = a->transpose();
-      ctx->saved_data["t_row_ptr"] = t.row_ptr();
-      ctx->saved_data["t_col"] = t.col_index();
-      ctx->saved_data["t_perm"] = a->transpose_permutation();
-    }
+                            const Pattern& pattern, const Pattern& transposed) {
+    save_pattern(ctx, "", pattern);
+    if (x.requires_grad()) save_pattern(ctx, "t_", transposed);
     ctx->save_for_backward({values, x});
     at::NoGradGuard no_grad;
-    return product(a->row_ptr(), a->col_index(), values, x, a->rows());
+    return product(pattern, values, x);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -144,23 +203,20 @@ class SpmmFunction : public torch::autograd::Function<SpmmFunction> {
     const at::Tensor& values = saved[0];
     const at::Tensor& x = saved[1];
     const at::Tensor g = grad_outputs[0].contiguous();
-    const auto row_ptr = ctx->saved_data["row_ptr"].toTensor();
-    const auto col = ctx->saved_data["col"].toTensor();
-    const int64_t rows = ctx->saved_data["rows"].toInt();
+    const Pattern pattern = load_pattern(ctx, "");
     at::Tensor grad_values;
     at::Tensor grad_x;
     // Double backward is not offered: the gradients themselves are computed without a graph.
     at::NoGradGuard no_grad;
     if (ctx->needs_input_grad(0)) {
-      grad_values = value_grad(row_ptr, col, g, x, rows);
+      grad_values = value_grad(pattern, g, x);
     }
     if (ctx->needs_input_grad(1)) {
-      const auto t_row_ptr = ctx->saved_data["t_row_ptr"].toTensor();
-      const auto t_col = ctx->saved_data["t_col"].toTensor();
-      const auto t_values = values.index_select(0, ctx->saved_data["t_perm"].toTensor());
-      grad_x = product(t_row_ptr, t_col, t_values, g, x.size(0));
+      const Pattern transposed = load_pattern(ctx, "t_");
+      const auto t_values = values.index_select(0, transposed.permutation);
+      grad_x = product(transposed, t_values, g);
     }
-    return {grad_values, grad_x, at::Tensor()};
+    return {grad_values, grad_x, at::Tensor(), at::Tensor()};
   }
 };
 
@@ -243,7 +299,28 @@ CsrMatrix CsrMatrix::with_values(at::Tensor values) const {
 }
 
 CsrMatrix CsrMatrix::to(at::Device device, at::ScalarType dtype) const {
-  return CsrMatrix(Unchecked{}, rows_, cols_, row_ptr_.to(device), col_index_.to(device), values_.to(device, dtype));
+  CsrMatrix out(Unchecked{}, rows_, cols_, row_ptr_.to(device), col_index_.to(device), values_.to(device, dtype));
+  if (!device.is_cpu() && device != values_.device()) {
+    // The transpose (for backward) is computed on the host: compute it here, once, and move it along, so
+    // that no forward or backward on the device copies to the host.
+    const TransposeCache& cache = transpose_cache();
+    std::call_once(out.transpose_->once, [&] {
+      out.transpose_->row_ptr = cache.row_ptr.to(device);
+      out.transpose_->col_index = cache.col_index.to(device);
+      out.transpose_->permutation = cache.permutation.to(device);
+    });
+  }
+  return out;
+}
+
+void CsrMatrix::make_device_indices() const {
+  const TransposeCache& cache = transpose_cache();
+  std::call_once(transpose_->device_once, [&] {
+    if (nnz() <= INT32_MAX) {
+      transpose_->row_ptr32 = row_ptr_.to(at::kInt);
+      transpose_->t_row_ptr32 = cache.row_ptr.to(at::kInt);
+    }
+  });
 }
 
 const CsrMatrix::TransposeCache& CsrMatrix::transpose_cache() const {
@@ -316,7 +393,19 @@ at::Tensor spmm(const CsrMatrix& a, const at::Tensor& x) {
                 x.device());
   const bool vector = x.dim() == 1;
   const auto x2 = vector ? x.unsqueeze(1) : x;
-  auto y = SpmmFunction::apply(a.values(), x2, &a);
+  const bool on_cuda = x.device().is_cuda();
+  Pattern pattern{a.row_ptr(), {}, a.col_index(), a.rows(), a.cols(), {}};
+  Pattern transposed;
+  if (x2.requires_grad() || on_cuda) {
+    const auto& cache = a.transpose_cache();
+    transposed = Pattern{cache.row_ptr, {}, cache.col_index, a.cols(), a.rows(), cache.permutation};
+    if (on_cuda) {
+      a.make_device_indices();
+      pattern.row_ptr32 = cache.row_ptr32;
+      transposed.row_ptr32 = cache.t_row_ptr32;
+    }
+  }
+  auto y = SpmmFunction::apply(a.values(), x2, pattern, transposed);
   return vector ? y.squeeze(1) : y;
 }
 

@@ -40,7 +40,8 @@ class CsrMatrix {
 
   /// Same sparsity pattern, other values (may require grad: products then differentiate through them).
   CsrMatrix with_values(at::Tensor values) const;
-  /// Copy on another device and/or dtype (values only change dtype).
+  /// Copy on another device and/or dtype (values only change dtype). A copy onto an accelerator carries the
+  /// transpose's pattern along (computed on the host once), so products there never go back to the host.
   CsrMatrix to(at::Device device, at::ScalarType dtype) const;
   /// The transpose, in CSR. Its pattern is computed once per pattern (shared by `with_values` copies);
   /// its values are `values().index_select(0, transpose_permutation())`, so gradients flow through them.
@@ -62,6 +63,9 @@ class CsrMatrix {
   struct Unchecked {};
   CsrMatrix(Unchecked, int64_t rows, int64_t cols, at::Tensor row_ptr, at::Tensor col_index, at::Tensor values);
   const TransposeCache& transpose_cache() const;
+  // The int32 row pointers of the matrix and its transpose on the matrix's device (cuSPARSE), once.
+  void make_device_indices() const;
+  friend at::Tensor spmm(const CsrMatrix& a, const at::Tensor& x);
   int64_t rows_ = 0;
   int64_t cols_ = 0;
   at::Tensor row_ptr_;
@@ -72,7 +76,9 @@ class CsrMatrix {
 
 /// y = A x for A [rows, cols] sparse and x [cols, N] dense (or [cols]); returns [rows, N] (or [rows]).
 /// Differentiable with respect to x and to A.values() (exact backward: dx = Aᵀ dy, dA_ij = dy_i · x_j).
-/// On CPU an OpenMP row-parallel kernel vectorised over the N columns; other devices use LibTorch ops.
+/// On CPU an OpenMP row-parallel kernel vectorised over the N columns; on CUDA cuSPARSE (cusparseSpMM for
+/// the product and for dx through the cached transpose, cusparseSDDMM for dA), asynchronous, no host copies;
+/// other devices use LibTorch ops.
 at::Tensor spmm(const CsrMatrix& a, const at::Tensor& x);
 
 }  // namespace sphaera::core

@@ -15,7 +15,8 @@ GradcheckResult gradcheck(const std::function<at::Tensor(const std::vector<at::T
   at::Tensor r;
   {
     auto out = f(inputs);
-    r = at::randn(out.sizes(), gen, out.options().requires_grad(false));
+    // Drawn on the host (the generator is a CPU one), then placed beside the output (any device).
+    r = at::randn(out.sizes(), gen, at::TensorOptions().dtype(out.scalar_type())).to(out.device());
     auto s = (out * r).sum();
     std::vector<at::Tensor> wrt;
     for (const auto& x : inputs) {
