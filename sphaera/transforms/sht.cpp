@@ -18,6 +18,7 @@
 #include "sphaera/transforms/linear_node.h"
 #include "sphaera/transforms/ring_grids.h"
 #include "sphaera/transforms/ring_transform.h"
+#include "sphaera/transforms/sht_tensor.h"
 
 namespace sphaera::transforms {
 
@@ -134,6 +135,35 @@ double dirichlet(int64_t K, double x) {
 
 }  // namespace
 
+// The four stages of one implementation (host kernels or tensor operations), wired into one pipeline by
+// analysis_packed and synthesis_packed. Layouts: maps [n, V]; F [M+1, R, n, 2]; coefficients [n, L+1, L+1, 2].
+struct Sht::Stages {
+  std::function<at::Tensor(const at::Tensor&)> fourier_analysis;    // maps → F, quadrature-weighted
+  std::function<at::Tensor(const at::Tensor&)> fourier_synthesis;   // F → maps (m > 0 counted twice)
+  std::function<at::Tensor(const at::Tensor&)> legendre_analysis;   // F at the analysis nodes → coefficients
+  std::function<at::Tensor(const at::Tensor&)> legendre_synthesis;  // coefficients → F at the rings
+  at::Tensor torus_even, torus_odd, torus_weight;                   // McEwen–Wiaux: see the constructor
+};
+
+std::string to_string(ShtPath path) {
+  switch (path) {
+    case ShtPath::kHost:
+      return "host";
+    case ShtPath::kTensor:
+      return "tensor";
+    default:
+      return "auto";
+  }
+}
+
+ShtPath parse_sht_path(const std::string& name) {
+  if (name == "auto") return ShtPath::kAuto;
+  if (name == "host") return ShtPath::kHost;
+  if (name == "tensor") return ShtPath::kTensor;
+  SPHAERA_CHECK(false, "unknown SHT path '", name, "' (known: auto, host, tensor)");
+  return ShtPath::kAuto;
+}
+
 std::string to_string(ShtMode mode) {
   switch (mode) {
     case ShtMode::kPrecompute:
@@ -155,7 +185,7 @@ ShtMode parse_sht_mode(const std::string& name) {
 
 Sht::~Sht() = default;
 
-Sht::Sht(GridPtr grid, ShtOptions options) : grid_(std::move(grid)) {
+Sht::Sht(GridPtr grid, ShtOptions options) : grid_(std::move(grid)), options_(options) {
   SPHAERA_CHECK(grid_ != nullptr, "Sht: grid is null");
   layout_ = grid_->rings();
   SPHAERA_CHECK(layout_ != nullptr, "Sht: the grid ", grid_->key(),
@@ -189,6 +219,7 @@ Sht::Sht(GridPtr grid, ShtOptions options) : grid_(std::move(grid)) {
   std::vector<double> ring_weight(R);
   for (int64_t r = 0; r < R; ++r) ring_weight[r] = layout_->rings[r].weight;
   if (options.ring_weights) ring_weight = healpix_ring_weights(healpix_nside, options.healpy_data_dir);
+  ring_weight_ = ring_weight;
   // Fourier stages: the analysis weights rings by their quadrature (not on McEwen–Wiaux: weights come after
   // the torus step); the synthesis is the adjoint of an analysis that doubles m > 0.
   std::vector<double> ones_r(R, 1.0), ones_m(lmax_ + 1, 1.0), doubling(lmax_ + 1, 2.0);
@@ -234,6 +265,71 @@ Sht::Sht(GridPtr grid, ShtOptions options) : grid_(std::move(grid)) {
     const double nphi = static_cast<double>(layout_->rings[0].nphi);
     torus_weight_ = at::tensor(gl_w, at::kDouble) * (2.0 * M_PI / nphi);
   }
+  analysis_theta_ = layout_->torus_forward ? gl_theta : theta;
+
+  auto host = std::make_shared<Stages>();
+  host->fourier_analysis = [stage = analysis_stage_](const at::Tensor& x) { return fourier_analysis(stage, x); };
+  host->fourier_synthesis = [stage = synthesis_stage_](const at::Tensor& F) {
+    return fourier_analysis_adjoint(stage, F);
+  };
+  host->legendre_analysis = [plan = analysis_plan_](const at::Tensor& F) { return legendre_analysis(plan, F); };
+  host->legendre_synthesis = [plan = synthesis_plan_](const at::Tensor& a) { return legendre_synthesis(plan, a); };
+  host->torus_even = torus_even_;
+  host->torus_odd = torus_odd_;
+  host->torus_weight = torus_weight_;
+  host_stages_ = std::move(host);
+}
+
+int64_t Sht::tensor_table_bytes(int64_t element_size) const {
+  int64_t bytes = detail::TensorLegendre::table_bytes(ring_thetas(*layout_), lmax_, element_size);
+  if (layout_->torus_forward) bytes += detail::TensorLegendre::table_bytes(analysis_theta_, lmax_, element_size);
+  return bytes;
+}
+
+bool Sht::tensor_path(const at::Tensor& input) const {
+  if (options_.path == ShtPath::kTensor) return true;
+  return options_.path == ShtPath::kAuto && !input.device().is_cpu();
+}
+
+std::shared_ptr<const Sht::Stages> Sht::tensor_stages(at::Device device, at::ScalarType real_type) const {
+  std::ostringstream key;
+  key << device << "|" << c10::toString(real_type);
+  std::lock_guard<std::mutex> lock(tensor_mutex_);
+  if (auto it = tensor_stages_.find(key.str()); it != tensor_stages_.end()) return it->second;
+  SPHAERA_CHECK(options_.mode != ShtMode::kOnTheFly, "Sht on ", grid_->key(), ": the tensor path (maps on ", device,
+                ") precomputes its Legendre tables on the device; mode on_the_fly is for the host path");
+  const int64_t bytes = tensor_table_bytes(c10::elementSize(real_type));
+  SPHAERA_CHECK(options_.mode == ShtMode::kPrecompute || bytes <= options_.memory_budget, "Sht on ", grid_->key(),
+                ", lmax ", lmax_, ": the Legendre tables for maps on ", device, " take ", bytes / 1e9,
+                " GB, over the memory budget of ", options_.memory_budget / 1e9,
+                " GB (raise memory_budget, or choose mode precompute)");
+  const std::vector<double> ones_r(layout_->rings.size(), 1.0);
+  std::vector<double> ones_m(lmax_ + 1, 1.0), doubling(lmax_ + 1, 2.0);
+  doubling[0] = 1.0;
+  auto analysis_fourier = std::make_shared<const detail::TensorRingFourier>(
+      layout_->rings, layout_->ring_order, lmax_, grid_->size(), layout_->torus_forward ? ones_r : ring_weight_,
+      ones_m, device, real_type);
+  auto synthesis_fourier = std::make_shared<const detail::TensorRingFourier>(
+      layout_->rings, layout_->ring_order, lmax_, grid_->size(), ones_r, doubling, device, real_type);
+  auto synthesis_legendre =
+      std::make_shared<const detail::TensorLegendre>(ring_thetas(*layout_), lmax_, device, real_type);
+  auto analysis_legendre = layout_->torus_forward ? std::make_shared<const detail::TensorLegendre>(
+                                                        analysis_theta_, lmax_, device, real_type)
+                                                  : synthesis_legendre;
+  auto stages = std::make_shared<Stages>();
+  stages->fourier_analysis = [analysis_fourier](const at::Tensor& x) { return analysis_fourier->analysis(x); };
+  stages->fourier_synthesis = [synthesis_fourier](const at::Tensor& F) { return synthesis_fourier->adjoint(F); };
+  stages->legendre_analysis = [analysis_legendre](const at::Tensor& F) { return analysis_legendre->analysis(F); };
+  stages->legendre_synthesis = [synthesis_legendre](const at::Tensor& a) {
+    return synthesis_legendre->synthesis(a);
+  };
+  if (layout_->torus_forward) {
+    stages->torus_even = torus_even_.to(device, real_type);
+    stages->torus_odd = torus_odd_.to(device, real_type);
+    stages->torus_weight = torus_weight_.to(device, real_type);
+  }
+  tensor_stages_[key.str()] = stages;
+  return stages;
 }
 
 int64_t Sht::table_bytes() const {
@@ -248,25 +344,28 @@ int64_t Sht::table_bytes() const {
   return bytes;
 }
 
-at::Tensor Sht::analysis_packed(const at::Tensor& maps) const {
+at::Tensor Sht::analysis_packed(const Stages& stages, const at::Tensor& maps) const {
   const int64_t n = maps.size(0), M = lmax_, R = static_cast<int64_t>(layout_->rings.size());
-  at::Tensor F = fourier_analysis(analysis_stage_, maps);  // [M+1, R, n, 2], weighted (not on McEwen–Wiaux)
+  at::Tensor F = stages.fourier_analysis(maps);  // [M+1, R, n, 2], weighted (not on McEwen–Wiaux)
   if (layout_->torus_forward) {
-    const int64_t Q = torus_even_.size(0);
+    const int64_t Q = stages.torus_even.size(0);
+    const auto index = at::TensorOptions().dtype(at::kLong).device(F.device());
     at::Tensor flat = F.reshape({M + 1, R, 2 * n});
     at::Tensor at_nodes = at::zeros({M + 1, Q, 2 * n}, F.options());
-    at::Tensor even = at::arange(0, M + 1, 2, at::kLong), odd = at::arange(1, M + 1, 2, at::kLong);
-    at_nodes = at_nodes.index_copy(0, even, at::matmul(torus_even_, flat.index_select(0, even)));
-    if (odd.numel() > 0) at_nodes = at_nodes.index_copy(0, odd, at::matmul(torus_odd_, flat.index_select(0, odd)));
-    at_nodes = at_nodes * torus_weight_.view({1, Q, 1});
-    return legendre_analysis(analysis_plan_, at_nodes.view({M + 1, Q, n, 2}));
+    at::Tensor even = at::arange(0, M + 1, 2, index), odd = at::arange(1, M + 1, 2, index);
+    at_nodes = at_nodes.index_copy(0, even, at::matmul(stages.torus_even, flat.index_select(0, even)));
+    if (odd.numel() > 0) {
+      at_nodes = at_nodes.index_copy(0, odd, at::matmul(stages.torus_odd, flat.index_select(0, odd)));
+    }
+    at_nodes = at_nodes * stages.torus_weight.view({1, Q, 1});
+    return stages.legendre_analysis(at_nodes.view({M + 1, Q, n, 2}));
   }
-  return legendre_analysis(analysis_plan_, F);
+  return stages.legendre_analysis(F);
 }
 
-at::Tensor Sht::synthesis_packed(const at::Tensor& alm) const {
+at::Tensor Sht::synthesis_packed(const Stages& stages, const at::Tensor& alm) const {
   // f = Re F_0 + 2 Re Σ_{m>0} F_m e^{imφ}: the adjoint of a Fourier analysis whose order factors double m > 0.
-  return fourier_analysis_adjoint(synthesis_stage_, legendre_synthesis(synthesis_plan_, alm));
+  return stages.fourier_synthesis(stages.legendre_synthesis(alm));
 }
 
 at::Tensor Sht::forward(const at::Tensor& map) const {
@@ -275,12 +374,17 @@ at::Tensor Sht::forward(const at::Tensor& map) const {
   SPHAERA_CHECK(map.scalar_type() == at::kFloat || map.scalar_type() == at::kDouble,
                 "Sht::forward: maps must be float32 or float64, got ", map.scalar_type());
   std::vector<int64_t> batch(map.sizes().begin(), map.sizes().end() - 1);
-  const at::Tensor x = map.reshape({-1, grid_->size()}).to(at::kCPU, at::kDouble).contiguous();
-  at::Tensor a = analysis_packed(x);  // [n, L+1, L+1, 2]
-  for (int it = 0; it < iterations_; ++it) a = a + analysis_packed(x - synthesis_packed(a));
   batch.push_back(lmax_ + 1);
   batch.push_back(lmax_ + 1);
+  const bool tensor = tensor_path(map);
+  // The tensor path computes on the maps' device in their dtype; the host kernels in float64 on the CPU.
+  const auto stages = tensor ? tensor_stages(map.device(), map.scalar_type()) : host_stages_;
+  const at::Tensor x = tensor ? map.reshape({-1, grid_->size()}).contiguous()
+                              : map.reshape({-1, grid_->size()}).to(at::kCPU, at::kDouble).contiguous();
+  at::Tensor a = analysis_packed(*stages, x);  // [n, L+1, L+1, 2]
+  for (int it = 0; it < iterations_; ++it) a = a + analysis_packed(*stages, x - synthesis_packed(*stages, a));
   const auto complex_type = map.scalar_type() == at::kFloat ? at::kComplexFloat : at::kComplexDouble;
+  if (tensor) return at::view_as_complex(a).reshape(batch);
   return at::view_as_complex(a).reshape(batch).to(map.device(), complex_type);
 }
 
@@ -291,11 +395,15 @@ at::Tensor Sht::inverse(const at::Tensor& alm) const {
   SPHAERA_CHECK(alm.is_complex(), "Sht::inverse: coefficients must be complex64 or complex128, got ",
                 alm.scalar_type());
   std::vector<int64_t> batch(alm.sizes().begin(), alm.sizes().end() - 2);
-  const at::Tensor a =
-      at::view_as_real(alm.reshape({-1, lmax_ + 1, lmax_ + 1}).to(at::kCPU, at::kComplexDouble).contiguous());
-  const at::Tensor x = synthesis_packed(a);
   batch.push_back(grid_->size());
   const auto real_type = alm.scalar_type() == at::kComplexFloat ? at::kFloat : at::kDouble;
+  if (tensor_path(alm)) {
+    const at::Tensor a = at::view_as_real(alm.reshape({-1, lmax_ + 1, lmax_ + 1}).resolve_conj().contiguous());
+    return synthesis_packed(*tensor_stages(alm.device(), real_type), a).reshape(batch);
+  }
+  const at::Tensor a =
+      at::view_as_real(alm.reshape({-1, lmax_ + 1, lmax_ + 1}).to(at::kCPU, at::kComplexDouble).contiguous());
+  const at::Tensor x = synthesis_packed(*host_stages_, a);
   return x.reshape(batch).to(alm.device(), real_type);
 }
 
@@ -332,7 +440,7 @@ std::shared_ptr<const Sht> cached_sht(const GridPtr& grid, const ShtOptions& opt
   std::ostringstream key;
   key << grid->key() << "|lmax=" << options.lmax << "|mode=" << to_string(options.mode)
       << "|budget=" << options.memory_budget << "|iter=" << options.iterations << "|weights=" << options.ring_weights
-      << "|" << options.healpy_data_dir;
+      << "|" << options.healpy_data_dir << "|path=" << to_string(options.path);
   static std::mutex mutex;
   static std::map<std::string, std::weak_ptr<const Sht>> cache;
   std::lock_guard<std::mutex> lock(mutex);

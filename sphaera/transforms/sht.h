@@ -17,8 +17,11 @@
 /// resampled onto Gauss–Legendre nodes; on HEALPix, as healpy: quadrature with uniform or ring weights, then
 /// `iterations` steps of refinement a ← a + F(map − F⁻¹ a).
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "sphaera/transforms/grid.h"
 
@@ -38,6 +41,20 @@ std::string to_string(ShtMode mode);
 /// Parses the names of to_string(); throws core::InvalidArgument listing them.
 ShtMode parse_sht_mode(const std::string& name);
 
+/// Which implementation of the stages runs a transform. Both compute the same maps (to rounding).
+enum class ShtPath {
+  kAuto,    ///< host kernels for maps on the CPU, tensor operations for maps on any other device
+  kHost,    ///< plain-array kernels on the CPU in float64 (ring_transform.h, legendre.h); maps elsewhere are
+            ///< copied to the host and back
+  kTensor,  ///< LibTorch operations on the maps' own device and dtype (cuFFT and cuBLAS on CUDA), Legendre
+            ///< tables precomputed on that device (they must fit memory_budget in auto mode)
+};
+
+/// "auto", "host", "tensor".
+std::string to_string(ShtPath path);
+/// Parses the names of to_string(); throws core::InvalidArgument listing them.
+ShtPath parse_sht_path(const std::string& name);
+
 struct ShtOptions {
   /// Band limit; −1: the grid's sampling theorem (Gauss–Legendre nrings − 1, equiangular L − 1), HEALPix
   /// 3·nside − 1 (healpy's default). More than the sampling theorem allows is an error (not on HEALPix).
@@ -53,6 +70,8 @@ struct ShtOptions {
   bool ring_weights = false;
   /// Where the ring weight files are (Debian's healpy-data).
   std::string healpy_data_dir = "/usr/share/healpy/data";
+  /// Host kernels or tensor operations (auto: by the device of the maps).
+  ShtPath path = ShtPath::kAuto;
 };
 
 /// A transform plan for one grid and band limit. Immutable and thread-safe; Legendre tables are shared
@@ -75,17 +94,24 @@ class Sht {
   at::Tensor inverse_adjoint(const at::Tensor& map) const;
 
   int64_t lmax() const { return lmax_; }
-  /// precompute or on-the-fly, as resolved from the options.
+  /// precompute or on-the-fly, as resolved from the options (for the host kernels; the tensor path always
+  /// precomputes).
   ShtMode mode() const { return mode_; }
   int iterations() const { return iterations_; }
   const GridPtr& grid() const { return grid_; }
-  /// Bytes of Legendre tables this plan uses (0 on the fly).
+  /// Bytes of Legendre tables this plan uses on the host (0 on the fly).
   int64_t table_bytes() const;
+  /// Bytes of Legendre tables the tensor path keeps on a device per dtype of the given element size.
+  int64_t tensor_table_bytes(int64_t element_size) const;
 
  private:
-  // maps [n, V] (float64, memory order) ↔ coefficients as real [n, L+1, L+1, 2]
-  at::Tensor analysis_packed(const at::Tensor& maps) const;  // one quadrature step
-  at::Tensor synthesis_packed(const at::Tensor& alm) const;
+  struct Stages;
+  // The stages of the tensor path for one device and dtype, built on first use and kept.
+  std::shared_ptr<const Stages> tensor_stages(at::Device device, at::ScalarType real_type) const;
+  bool tensor_path(const at::Tensor& input) const;
+  // maps [n, V] (memory order) ↔ coefficients as real [n, L+1, L+1, 2], through either set of stages
+  at::Tensor analysis_packed(const Stages& stages, const at::Tensor& maps) const;  // one quadrature step
+  at::Tensor synthesis_packed(const Stages& stages, const at::Tensor& alm) const;
 
   GridPtr grid_;
   std::shared_ptr<const RingLayout> layout_;
@@ -97,6 +123,12 @@ class Sht {
   std::shared_ptr<const LegendrePlan> analysis_plan_;  // differs only on McEwen–Wiaux (Gauss–Legendre nodes)
   at::Tensor torus_even_, torus_odd_;  // McEwen–Wiaux: ring samples → Gauss–Legendre nodes, by parity of m
   at::Tensor torus_weight_;            // McEwen–Wiaux: Gauss–Legendre weights · 2π / nphi per node
+  std::shared_ptr<const Stages> host_stages_;
+  ShtOptions options_;
+  std::vector<double> analysis_theta_;  // colatitudes of the analysis nodes (the rings, or Gauss–Legendre)
+  std::vector<double> ring_weight_;
+  mutable std::mutex tensor_mutex_;
+  mutable std::map<std::string, std::shared_ptr<const Stages>> tensor_stages_;
 };
 
 /// The plan for (grid, options), built once and shared (by every layer on the same grid and band limit).

@@ -13,6 +13,7 @@
 #include <cstdio>
 
 #include <ATen/ATen.h>
+#include <torch/cuda.h>
 
 #include "sphaera/transforms/healpix_grid.h"
 #include "sphaera/transforms/legendre.h"
@@ -404,6 +405,124 @@ TEST(Sht, BadInputGivesOneClearError) {
   iter.iterations = 2;
   EXPECT_NE(error_of([&] { Sht(gl, iter); }).find("HEALPix transforms only"), std::string::npos);
   EXPECT_NE(error_of([] { parse_sht_mode("fast"); }).find("known: auto, precompute, on_the_fly"), std::string::npos);
+}
+
+// ---- The tensor path (LibTorch operations on the maps' device): the same transforms as the host kernels ----
+
+ShtOptions on_path(ShtPath path, int64_t lmax = -1, int iterations = -1) {
+  ShtOptions options;
+  options.path = path;
+  options.lmax = lmax;
+  options.iterations = iterations;
+  return options;
+}
+
+std::vector<GridCase> tensor_test_grids() {
+  std::vector<GridCase> grids = exact_grids(24);
+  grids.push_back({"healpix", std::make_shared<HealpixGrid>(8)});
+  grids.push_back({"healpix_ring", std::make_shared<HealpixRingOrderGrid>(8)});
+  return grids;
+}
+
+// Both paths sum the same float64 products in other orders (FFT against direct sums, GEMM against the
+// recurrence): they agree to a few hundred ulps of the largest coefficient.
+TEST(Sht, TensorPathEqualsHostKernelsInFloat64) {
+  for (const auto& c : tensor_test_grids()) {
+    const bool healpix = c.name.rfind("healpix", 0) == 0;
+    // On HEALPix an lmax beyond 2·nside makes the polar rings alias (m past their Nyquist bin): covered.
+    const int64_t lmax = healpix ? 27 : -1;
+    const Sht host(c.grid, on_path(ShtPath::kHost, lmax, healpix ? 2 : -1));
+    const Sht tensor(c.grid, on_path(ShtPath::kTensor, lmax, healpix ? 2 : -1));
+    const at::Tensor alm = random_alm(3, host.lmax(), 11);
+    const double inverse = relative_error(tensor.inverse(alm), host.inverse(alm));
+    const at::Tensor map = at::randn({2, 3, c.grid->size()}, at::kDouble);
+    const double forward = relative_error(tensor.forward(map), host.forward(map));
+    EXPECT_LT(inverse, 1e-12) << c.name;
+    EXPECT_LT(forward, 1e-12) << c.name;
+    std::printf("  %-14s tensor path against host kernels: forward %.2e, inverse %.2e\n", c.name.c_str(), forward,
+                inverse);
+  }
+}
+
+TEST(Sht, TensorPathInFloat32StaysInFloat32) {
+  for (const auto& c : tensor_test_grids()) {
+    const Sht host(c.grid, on_path(ShtPath::kHost));
+    const Sht tensor(c.grid, on_path(ShtPath::kTensor));
+    const at::Tensor map = at::randn({4, c.grid->size()}, at::kDouble);
+    const at::Tensor a32 = tensor.forward(map.to(at::kFloat));
+    ASSERT_EQ(a32.scalar_type(), at::kComplexFloat);
+    // float32 rounding, grown by the sums over rings and degrees (a few hundred terms): 1e-5 relative.
+    EXPECT_LT(relative_error(a32.to(at::kComplexDouble), host.forward(map)), 1e-5) << c.name;
+    const at::Tensor alm = random_alm(2, host.lmax(), 4);
+    const at::Tensor m32 = tensor.inverse(alm.to(at::kComplexFloat));
+    ASSERT_EQ(m32.scalar_type(), at::kFloat);
+    EXPECT_LT(relative_error(m32.to(at::kDouble), host.inverse(alm)), 1e-5) << c.name;
+  }
+}
+
+TEST(Sht, TensorPathGradientsMatchFiniteDifferences) {
+  for (const auto& c : all_small_grids()) {
+    const bool healpix = c.name == "healpix";
+    const Sht sht(c.grid, on_path(ShtPath::kTensor, healpix ? 9 : -1, healpix ? 1 : -1));
+    const at::Tensor x = at::randn({2, c.grid->size()}, at::kDouble).requires_grad_(true);
+    const auto forward = testing::gradcheck(
+        [&](const std::vector<at::Tensor>& in) { return at::view_as_real(sht.forward(in[0])); }, {x});
+    EXPECT_LT(forward.max_abs_error, 1e-7) << c.name << " forward, " << forward.worst;
+    EXPECT_EQ(forward.checked, x.numel());
+    const at::Tensor alm_re = at::randn({2, sht.lmax() + 1, sht.lmax() + 1}, at::kDouble).requires_grad_(true);
+    const at::Tensor alm_im = at::randn({2, sht.lmax() + 1, sht.lmax() + 1}, at::kDouble).requires_grad_(true);
+    const auto inverse = testing::gradcheck(
+        [&](const std::vector<at::Tensor>& in) { return sht.inverse(at::complex(in[0], in[1])); }, {alm_re, alm_im});
+    EXPECT_LT(inverse.max_abs_error, 1e-7) << c.name << " inverse, " << inverse.worst;
+    EXPECT_EQ(inverse.checked, 2 * alm_re.numel());
+  }
+}
+
+TEST(Sht, TensorPathRefusesTablesOverTheBudgetAndOnTheFly) {
+  const auto grid = std::make_shared<HealpixGrid>(16);
+  ShtOptions small = on_path(ShtPath::kTensor);
+  small.memory_budget = 1000;
+  EXPECT_NE(error_of([&] { Sht(grid, small).forward(at::zeros({grid->size()}, at::kDouble)); })
+                .find("over the memory budget"),
+            std::string::npos);
+  ShtOptions fly = on_path(ShtPath::kTensor);
+  fly.mode = ShtMode::kOnTheFly;
+  EXPECT_NE(error_of([&] { Sht(grid, fly).forward(at::zeros({grid->size()}, at::kDouble)); }).find("on_the_fly"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_sht_path("gpu"); }).find("known: auto, host, tensor"), std::string::npos);
+  EXPECT_EQ(parse_sht_path(to_string(ShtPath::kTensor)), ShtPath::kTensor);
+}
+
+// CUDA against the CPU on the same input, float64 to 1e-12 and float32 to 1e-5, forward, inverse and both
+// backwards; HEALPix and Gauss-Legendre as the issue asks, McEwen-Wiaux for the torus step.
+TEST(Sht, CudaMatchesCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  std::vector<GridCase> grids = {{"healpix", std::make_shared<HealpixGrid>(16)},
+                                 {"gauss_legendre", GaussLegendreGrid::for_lmax(40)},
+                                 {"mcewen_wiaux", std::make_shared<EquiangularGrid>(
+                                                      24, EquiangularGrid::Kind::kMcEwenWiaux)}};
+  for (const auto& c : grids) {
+    const Sht sht(c.grid);
+    for (const auto& [dtype, tolerance] : {std::make_pair(at::kDouble, 1e-12), std::make_pair(at::kFloat, 1e-5)}) {
+      const at::Tensor map = at::randn({3, c.grid->size()}, at::kDouble).to(dtype);
+      const at::Tensor x_cpu = map.clone().requires_grad_(true), x_cuda = map.cuda().requires_grad_(true);
+      const at::Tensor a_cpu = sht.forward(x_cpu), a_cuda = sht.forward(x_cuda);
+      ASSERT_TRUE(a_cuda.is_cuda());
+      EXPECT_LT(relative_error(a_cuda.cpu(), a_cpu.detach()), tolerance) << c.name << " forward";
+      const at::Tensor g = random_alm(3, sht.lmax(), 2).to(a_cpu.scalar_type());
+      a_cpu.backward(g);
+      a_cuda.backward(g.cuda());
+      EXPECT_LT(relative_error(x_cuda.grad().cpu(), x_cpu.grad()), tolerance) << c.name << " forward backward";
+      const at::Tensor alm = random_alm(3, sht.lmax(), 8).to(a_cpu.scalar_type());
+      const at::Tensor b_cpu = alm.clone().requires_grad_(true), b_cuda = alm.cuda().requires_grad_(true);
+      const at::Tensor m_cpu = sht.inverse(b_cpu), m_cuda = sht.inverse(b_cuda);
+      EXPECT_LT(relative_error(m_cuda.cpu(), m_cpu.detach()), tolerance) << c.name << " inverse";
+      const at::Tensor h = at::randn(m_cpu.sizes(), m_cpu.options());
+      m_cpu.backward(h);
+      m_cuda.backward(h.cuda());
+      EXPECT_LT(relative_error(b_cuda.grad().cpu(), b_cpu.grad()), tolerance) << c.name << " inverse backward";
+    }
+  }
 }
 
 }  // namespace
