@@ -2,11 +2,15 @@
 
 #include <omp.h>
 
+#include <cstdio>
 #include <thread>
 
 #include <torch/torch.h>
 
 #include "sphaera/core/check.h"
+#ifdef SPHAERA_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
 
 namespace sphaera::core {
 
@@ -37,6 +41,20 @@ c10::Device parse_device(const std::string& text) {
   SPHAERA_CHECK(!device.is_cuda() || torch::cuda::is_available(), "device: '", text,
                 "' was asked for but this LibTorch has no CUDA device available");
   return device;
+}
+
+std::string describe_device(const c10::Device& device) {
+  if (device.is_cpu()) return "cpu (" + std::to_string(torch::get_num_threads()) + " threads)";
+#ifdef SPHAERA_WITH_CUDA
+  if (device.is_cuda()) {
+    const int index = device.has_index() ? device.index() : static_cast<int>(c10::cuda::current_device());
+    const cudaDeviceProp* p = at::cuda::getDeviceProperties(index);
+    char memory[32];
+    std::snprintf(memory, sizeof memory, "%.1f GiB", static_cast<double>(p->totalGlobalMem) / (1 << 30));
+    return "cuda:" + std::to_string(index) + " (" + p->name + ", " + memory + ")";
+  }
+#endif
+  return device.str();
 }
 
 }  // namespace sphaera::core

@@ -21,4 +21,7 @@ void seed_everything(uint64_t seed);
 /// Throws InvalidArgument on anything else, or when CUDA is asked for but unavailable.
 c10::Device parse_device(const std::string& text);
 
+/// What a run log says of a device: "cpu (2 threads)", "cuda:0 (NVIDIA H200, 139.8 GiB)".
+std::string describe_device(const c10::Device& device);
+
 }  // namespace sphaera::core

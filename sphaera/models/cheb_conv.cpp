@@ -71,9 +71,13 @@ std::shared_ptr<const core::CsrMatrix> ChebConvImpl::laplacian(c10::ScalarType d
   return converted_;
 }
 
-at::Tensor ChebConvImpl::forward(const at::Tensor& x) {
-  SPHAERA_CHECK(x.defined() && x.dim() == 3 && x.size(1) == options.in_channels(), "ChebConv: input must be [B, ",
-                options.in_channels(), ", V], got ", x.defined() ? x.sizes() : c10::IntArrayRef{});
+at::Tensor ChebConvImpl::forward(const at::Tensor& input) {
+  SPHAERA_CHECK(input.defined() && input.dim() == 3 && input.size(1) == options.in_channels(),
+                "ChebConv: input must be [B, ", options.in_channels(), ", V], got ",
+                input.defined() ? input.sizes() : c10::IntArrayRef{});
+  // Mixed precision: a bfloat16/float16 input (the output of a layer under autocast) is raised to the weight's
+  // precision for the sparse products; under autocast the dense mix then runs reduced again.
+  const at::Tensor x = at::isReducedFloatingType(input.scalar_type()) ? input.to(weight.scalar_type()) : input;
   if (options.kernel_size() == 1) {
     // T_0 only: the Laplacian is never read (and may be absent).
     return cheb_conv(x, core::CsrMatrix(), weight, bias);

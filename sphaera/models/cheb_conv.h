@@ -55,7 +55,7 @@ class ChebConvImpl : public torch::nn::Cloneable<ChebConvImpl> {
   void pretty_print(std::ostream& stream) const override;
 
   /// [B, Cin, V] → [B, Cout, V].
-  at::Tensor forward(const at::Tensor& x);
+  at::Tensor forward(const at::Tensor& input);
 
   /// The rescaled Laplacian this layer uses for the given dtype and device.
   std::shared_ptr<const core::CsrMatrix> laplacian(c10::ScalarType dtype, c10::Device device);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <ostream>
 
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/torch.h>
 
 #include "sphaera/core/check.h"
@@ -64,13 +65,22 @@ void SpectralConvImpl::pretty_print(std::ostream& stream) const {
 
 at::Tensor SpectralConvImpl::degree_weights() const {
   if (options.anchors() == 0) return weight;
-  return at::matmul(weight, interpolation(options.anchors(), options.lmax()).to(weight.options()));
+  // Built on the host once, moved to the weight's device and dtype once: no host copy per forward.
+  if (!interpolation_.defined() || interpolation_.device() != weight.device() ||
+      interpolation_.scalar_type() != weight.scalar_type()) {
+    interpolation_ = interpolation(options.anchors(), options.lmax()).to(weight.options().requires_grad(false));
+  }
+  return at::matmul(weight, interpolation_);
 }
 
-at::Tensor SpectralConvImpl::forward(const at::Tensor& x) {
-  SPHAERA_CHECK(x.dim() == 3 && x.size(1) == options.in_channels() && x.size(2) == grid_->size(),
+at::Tensor SpectralConvImpl::forward(const at::Tensor& input) {
+  SPHAERA_CHECK(input.dim() == 3 && input.size(1) == options.in_channels() && input.size(2) == grid_->size(),
                 "SpectralConv: input must be [B, ", options.in_channels(), ", ", grid_->size(), "] on ", grid_->key(),
-                ", got ", x.sizes());
+                ", got ", input.sizes());
+  // Mixed precision: transforms and the complex mix per degree run in the weight's precision, outside
+  // autocast (there is no bfloat16 complex type).
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  const at::Tensor x = at::isReducedFloatingType(input.scalar_type()) ? input.to(weight.scalar_type()) : input;
   const at::Tensor alm = sht_->forward(x);                         // [B, Cin, L+1, L+1] complex
   const at::Tensor w = degree_weights().to(at::toRealValueType(alm.scalar_type()));  // [Cin, Cout, L+1]
   const at::Tensor mixed = at::einsum("bclmr,col->bolmr", {at::view_as_real(alm), w});
@@ -96,7 +106,8 @@ void SpectralPoolImpl::pretty_print(std::ostream& stream) const {
 at::Tensor SpectralPoolImpl::forward(const at::Tensor& x) {
   SPHAERA_CHECK(x.dim() == 3 && x.size(2) == input_->size(), "SpectralPool: input must be [B, C, ", input_->size(),
                 "] on ", input_->key(), ", got ", x.sizes());
-  return synthesis_->inverse(analysis_->forward(x));
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  return synthesis_->inverse(analysis_->forward(at::isReducedFloatingType(x.scalar_type()) ? x.to(at::kFloat) : x));
 }
 
 transforms::GridPtr coarser_ring_grid(const transforms::GridPtr& grid) {

@@ -38,7 +38,7 @@ class SpectralConvImpl : public torch::nn::Cloneable<SpectralConvImpl> {
   SpectralConvImpl(SpectralConvOptions options, transforms::GridPtr grid, transforms::ShtOptions sht = {});
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
-  at::Tensor forward(const at::Tensor& x);
+  at::Tensor forward(const at::Tensor& input);
   /// The weight per degree [Cin, Cout, lmax + 1] (interpolated from the anchors when there are some).
   at::Tensor degree_weights() const;
 
@@ -50,6 +50,7 @@ class SpectralConvImpl : public torch::nn::Cloneable<SpectralConvImpl> {
   transforms::GridPtr grid_;
   transforms::ShtOptions sht_options_;
   std::shared_ptr<const transforms::Sht> sht_;
+  mutable at::Tensor interpolation_;  // anchors → degrees [anchors, lmax + 1], on the weight's device
 };
 TORCH_MODULE(SpectralConv);
 

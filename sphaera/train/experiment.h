@@ -34,7 +34,7 @@ struct SolverConfig {
   double weight_decay = 0;
   double momentum = 0.9;                     ///< sgd only
   std::string schedule = "constant";         ///< constant | step | cosine | plateau
-  int64_t warmup_epochs = 0;                 ///< linear warm-up from lr/10... see trainer.cpp
+  int64_t warmup_epochs = 0;                 ///< epoch e < warmup_epochs runs at lr·(e+1)/(warmup_epochs+1)
   int64_t step_size = 10;                    ///< step: epochs between decays
   double gamma = 0.1;                        ///< step / plateau decay factor
   int64_t plateau_patience = 3;              ///< plateau: epochs without improvement before a decay
@@ -43,6 +43,7 @@ struct SolverConfig {
   int64_t checkpoint_every = 0;              ///< also keep checkpoints/epoch_N.pt every N epochs (0: never)
   int64_t early_stopping_patience = 0;       ///< stop after N epochs without improvement (0: never)
   std::string monitor = "val.accuracy";      ///< val.accuracy (higher is better) | val.loss (lower)
+  std::string amp = "none";                  ///< none | bf16 | fp16: mixed precision (train/amp.h)
 };
 
 struct ExperimentConfig {

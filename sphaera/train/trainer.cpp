@@ -16,6 +16,7 @@
 #include "sphaera/data_tools/plot.h"
 #include "sphaera/data_tools/synth.h"
 #include "sphaera/models/registry.h"
+#include "sphaera/train/amp.h"
 #include "sphaera/train/checkpoint.h"
 #include "sphaera/train/config.h"
 #include "sphaera/train/dataset.h"
@@ -89,6 +90,13 @@ double scheduled_lr(const SolverConfig& s, int64_t epoch, double plateau_lr) {
   return s.lr;
 }
 
+// A batch from host memory onto the device: on CUDA through pinned memory and an asynchronous copy (the caching
+// host allocator keeps the pinned buffer until the copy is done).
+at::Tensor to_device(const at::Tensor& host, const c10::Device& device) {
+  if (!device.is_cuda()) return host.to(device);
+  return host.pin_memory().to(device, /*non_blocking=*/true);
+}
+
 struct EvalResult {
   double loss = 0;
   json metrics;
@@ -96,18 +104,23 @@ struct EvalResult {
 
 EvalResult evaluate(Built& b, const Split& split, const std::vector<std::string>& classes, int64_t batch_size) {
   torch::NoGradGuard no_grad;
+  const AmpMode amp = parse_amp(b.exp.solver.amp);
   b.net->eval();
   ConfusionMatrix cm(static_cast<int64_t>(classes.size()));
   double loss_sum = 0;
   const auto dtype = torch::kFloat;
   for (int64_t start = 0; start < split.size(); start += batch_size) {
     const int64_t end = std::min(split.size(), start + batch_size);
-    auto x = split.inputs.slice(0, start, end).to(b.device, dtype);
-    auto y = split.labels.slice(0, start, end).to(b.device);
-    auto logits = b.net->forward(x);
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
+    auto x = to_device(split.inputs.slice(0, start, end).to(dtype), b.device);
+    auto y = to_device(split.labels.slice(0, start, end), b.device);
+    at::Tensor logits, loss;
+    {
+      const AutocastGuard autocast(amp, b.device.type());
+      logits = b.net->forward(x);
+      loss = torch::nn::functional::cross_entropy(
+          logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+    }
+    loss_sum += loss.item<double>();
     cm.add(logits, y);
   }
   EvalResult r;
@@ -259,6 +272,10 @@ TrainResult run_training(const TrainRequest& request) {
   Built b = build(std::move(exp));
   const ExperimentConfig& e = b.exp;
   const SolverConfig& s = e.solver;
+  const AmpMode amp = parse_amp(s.amp);
+  GradScaler scaler(amp == AmpMode::kFp16);
+  std::cerr << "device: " << core::describe_device(b.device)
+            << (amp == AmpMode::kNone ? "" : ", mixed precision " + s.amp) << "\n";
   std::cerr << "model:\n" << b.net->summary();
 
   // 2. Resume state, if any, must describe the same experiment.
@@ -295,6 +312,7 @@ TrainResult run_training(const TrainRequest& request) {
     stale_epochs = state["stale_epochs"].get<int64_t>();
     plateau_lr = state["plateau_lr"].get<double>();
     set_rng_state(state["rng"].get<std::vector<int64_t>>());
+    scaler.load_state(state.value("grad_scaler", json()));
     for (auto& line : read_jsonl(run_dir / "metrics.jsonl")) {
       if (line.value("epoch", int64_t{0}) <= first_epoch) history.push_back(line);
     }
@@ -316,6 +334,7 @@ TrainResult run_training(const TrainRequest& request) {
     meta["channels"] = e.data.channels;
     meta["grid"] = b.grid->key();
     meta["rng"] = rng_state();
+    meta["grad_scaler"] = scaler.state();
     return meta;
   };
 
@@ -345,13 +364,17 @@ TrainResult run_training(const TrainRequest& request) {
         x = x + e.data.augment_noise * at::randn(x.sizes(), noise_gen, x.options());
         x.masked_fill_(data.train.valid.index_select(0, idx).logical_not(), 0.0f);
       }
-      x = x.to(b.device);
-      auto y = data.train.labels.index_select(0, idx).to(b.device);
-      auto logits = b.net->forward(x);
-      auto loss = torch::nn::functional::cross_entropy(logits, y);
+      x = to_device(x, b.device);
+      auto y = to_device(data.train.labels.index_select(0, idx), b.device);
+      at::Tensor logits, loss;
+      {
+        const AutocastGuard autocast(amp, b.device.type());
+        logits = b.net->forward(x);
+        loss = torch::nn::functional::cross_entropy(logits, y);
+      }
       optimizer->zero_grad();
-      loss.backward();
-      optimizer->step();
+      scaler.scale(loss).backward();
+      scaler.step(*optimizer);
       ++step;
       loss_sum += loss.item<double>() * (end - start);
       right += logits.argmax(1).eq(y).sum().item<int64_t>();
@@ -416,6 +439,7 @@ TrainResult run_training(const TrainRequest& request) {
   summary["epochs_run"] = history.empty() ? 0 : history.back()["epoch"].get<int64_t>();
   summary["train_seconds_this_session"] = wall;
   summary["threads"] = threads;
+  summary["device"] = core::describe_device(b.device);
   summary["run_dir"] = run_dir.string();
   data_tools::write_text_atomic((run_dir / "summary.json").string(), summary.dump(2) + "\n");
   std::cout << "test accuracy: " << test.metrics["accuracy"].get<double>() << " (" << test.metrics["samples"]

@@ -185,28 +185,31 @@ TensorLegendre::TensorLegendre(const std::vector<double>& theta, int64_t lmax, a
   const int64_t L = lmax + 1, P = entries_;
   even_rows_ = lmax / 2 + 1;
   odd_rows_ = (lmax + 1) / 2;
-  at::Tensor even = at::zeros({L, even_rows_, P}, at::kDouble);
-  at::Tensor odd = at::zeros({L, odd_rows_, P}, at::kDouble);
-  double* e = even.data_ptr<double>();
-  double* o = odd.data_ptr<double>();
-  at::parallel_for(0, P, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      const std::vector<double> lambda = LegendrePlan::values(theta[north[p]], lmax);  // [l][m]
-      for (int64_t m = 0; m <= lmax; ++m) {
-        for (int64_t l = m; l <= lmax; ++l) {
-          const double v = lambda[l * L + m];
-          const int64_t j = (l - m) / 2;
-          if ((l - m) % 2 == 0) {
-            e[(m * even_rows_ + j) * P + p] = v;
-          } else {
-            o[(m * odd_rows_ + j) * P + p] = v;
+  // Built on the host directly in the target precision (at lmax 2048 the float32 tables alone are 34 GB).
+  at::Tensor even = at::zeros({L, even_rows_, P}, at::TensorOptions().dtype(real_type));
+  at::Tensor odd = at::zeros({L, odd_rows_, P}, at::TensorOptions().dtype(real_type));
+  AT_DISPATCH_FLOATING_TYPES(real_type, "TensorLegendre_tables", [&] {
+    scalar_t* e = even.data_ptr<scalar_t>();
+    scalar_t* o = odd.data_ptr<scalar_t>();
+    at::parallel_for(0, P, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        const std::vector<double> lambda = LegendrePlan::values(theta[north[p]], lmax);  // [l][m]
+        for (int64_t m = 0; m <= lmax; ++m) {
+          for (int64_t l = m; l <= lmax; ++l) {
+            const auto v = static_cast<scalar_t>(lambda[l * L + m]);
+            const int64_t j = (l - m) / 2;
+            if ((l - m) % 2 == 0) {
+              e[(m * even_rows_ + j) * P + p] = v;
+            } else {
+              o[(m * odd_rows_ + j) * P + p] = v;
+            }
           }
         }
       }
-    }
+    });
   });
-  even_ = even.to(device, real_type);
-  odd_ = odd.to(device, real_type);
+  even_ = even.to(device);
+  odd_ = odd.to(device);
   north_ = long_tensor(north, device);
   south_ = long_tensor(south, device);
   std::vector<int64_t> ring_source(rings_, -1);
