@@ -54,7 +54,12 @@ if(SPHAERA_CUDA)
   if(NOT DEFINED TORCH_CUDA_ARCH_LIST)
     set(TORCH_CUDA_ARCH_LIST "8.0;9.0")  # no GPU to detect on build machines: A100 and H100/H200
   endif()
+  # Sphaera's CUDA code is host code (cuSPARSE calls): it needs no CUDA architectures of its own.
+  # LibTorch's config warns about optional parts the wheel leaves out (kineto): errors only.
+  set(_sphaera_log_level "${CMAKE_MESSAGE_LOG_LEVEL}")
+  set(CMAKE_MESSAGE_LOG_LEVEL ERROR)
   find_package(Torch REQUIRED CONFIG PATHS "${SPHAERA_TORCH_ROOT}/share/cmake/Torch" NO_DEFAULT_PATH)
+  set(CMAKE_MESSAGE_LOG_LEVEL "${_sphaera_log_level}")
   set_property(TARGET sphaera_torch APPEND PROPERTY INTERFACE_LINK_LIBRARIES ${TORCH_LIBRARIES})
   set_property(TARGET sphaera_torch APPEND PROPERTY INTERFACE_COMPILE_DEFINITIONS SPHAERA_WITH_CUDA=1)
 else()

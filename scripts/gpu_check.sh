@@ -23,7 +23,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 nvcc --version | tail -1
 
 cmake_args=(-DCMAKE_BUILD_TYPE=Release -DSPHAERA_CUDA=ON -DCMAKE_PREFIX_PATH="$prefix"
-            -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 -DSPHAERA_USE_PCH=ON)
+            -DTORCH_CUDA_ARCH_LIST=9.0 -DSPHAERA_USE_PCH=ON)
 if [ -n "$deps" ]; then
   root=$(mktemp -d /tmp/sphaera-deps.XXXXXX)
   for f in "$deps"/*.deb; do dpkg -x "$f" "$root"; done
