@@ -1,7 +1,8 @@
 // The GPU benchmark of scripts/gpu_check.sh, float32 on CUDA device 0:
 //   ChebConv: nside 1024 (and 512), batch 8, 16 -> 16 channels, K = 5, V2 graph k = 8; forward, forward+backward.
 //   SHT: HEALPix nside 1024 at lmax 2048 and Gauss-Legendre at the same band limit, batch 16; forward
-//        (no iterations), inverse. The Legendre tables (34 GB and 17 GB in float32) live on the GPU.
+//        (no iterations), inverse; Legendre tables on the GPU (34 GB and 17 GB in float32) or the recurrence run
+//        there at every call.
 //   ./build/bench/gpu_bench --benchmark_filter=ChebConv
 // Times are per call, synchronised (manual time: the GPU's work, not the launch); peak_GB is the CUDA caching
 // allocator's peak during the benchmark; set-up (graph, Laplacian, tables) is done before timing. Without a
@@ -95,11 +96,13 @@ BENCHMARK(BM_ChebConvCuda)
     ->Iterations(5)
     ->Unit(benchmark::kMillisecond);
 
-// Args: grid (0: HEALPix nside 1024, 1: Gauss-Legendre), inverse (0: forward, 1: inverse).
+// Args: grid (0: HEALPix nside 1024, 1: Gauss-Legendre), inverse (0: forward, 1: inverse), recurrence (0: tables
+// on the GPU, 1: the recurrence run on the GPU at every call, in blocks of up to 4 GB).
 void BM_ShtCuda(benchmark::State& state) {
   if (!have_cuda(state)) return;
   const bool healpix = state.range(0) == 0;
   const bool inverse = state.range(1) == 1;
+  const bool recurrence = state.range(2) == 1;
   constexpr int64_t kLmax = 2048;
   sphaera::core::set_num_threads(0);
   sphaera::transforms::GridPtr grid;
@@ -111,10 +114,11 @@ void BM_ShtCuda(benchmark::State& state) {
   sphaera::transforms::ShtOptions options;
   options.lmax = kLmax;
   options.iterations = 0;
-  options.mode = sphaera::transforms::ShtMode::kPrecompute;  // the tables in GPU memory, whatever the budget
+  options.mode = recurrence ? sphaera::transforms::ShtMode::kOnTheFly : sphaera::transforms::ShtMode::kPrecompute;
+  options.memory_budget = int64_t{16} << 30;  // recurrence blocks of a quarter of it
   // Kept for the whole run: forward and inverse share one set of tables per grid (built once, seconds).
-  static std::shared_ptr<const sphaera::transforms::Sht> plans[2];
-  auto& sht = plans[healpix ? 0 : 1];
+  static std::shared_ptr<const sphaera::transforms::Sht> plans[2][2];
+  auto& sht = plans[healpix ? 0 : 1][recurrence ? 1 : 0];
   if (!sht) sht = sphaera::transforms::cached_sht(grid, options);
   const torch::Device cuda(torch::kCUDA, 0);
   reset_peak();
@@ -122,14 +126,14 @@ void BM_ShtCuda(benchmark::State& state) {
     const auto maps = torch::randn({16, grid->size()}, torch::TensorOptions().device(cuda));
     const auto alm = sht->forward(maps);
     timed(state, [&] { benchmark::DoNotOptimize(inverse ? sht->inverse(alm) : sht->forward(maps)); });
-    state.counters["table_GB"] = static_cast<double>(sht->tensor_table_bytes(4)) / 1e9;
+    state.counters["table_GB"] = recurrence ? 0.0 : static_cast<double>(sht->tensor_table_bytes(4)) / 1e9;
   } catch (const c10::OutOfMemoryError& e) {
     state.SkipWithError("out of GPU memory");
   }
 }
 BENCHMARK(BM_ShtCuda)
-    ->ArgsProduct({{0, 1}, {0, 1}})
-    ->ArgNames({"gl", "inverse"})
+    ->ArgsProduct({{0, 1}, {0, 1}, {0, 1}})
+    ->ArgNames({"gl", "inverse", "recurrence"})
     ->UseManualTime()
     ->Iterations(5)
     ->Unit(benchmark::kMillisecond);

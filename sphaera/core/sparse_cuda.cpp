@@ -21,10 +21,10 @@ cudaDataType value_type(at::ScalarType t) {
 }
 
 cusparseIndexType_t index_type(const at::Tensor& row_ptr, const at::Tensor& col) {
-  SPHAERA_CHECK(row_ptr.scalar_type() == col.scalar_type() &&
-                    (col.scalar_type() == at::kInt || col.scalar_type() == at::kLong),
-                "cuSPARSE wants row offsets and column indices of one type (int32 or int64), got ",
-                row_ptr.scalar_type(), " and ", col.scalar_type());
+  SPHAERA_CHECK(
+      row_ptr.scalar_type() == col.scalar_type() && (col.scalar_type() == at::kInt || col.scalar_type() == at::kLong),
+      "cuSPARSE wants row offsets and column indices of one type (int32 or int64), got ", row_ptr.scalar_type(),
+      " and ", col.scalar_type());
   return col.scalar_type() == at::kInt ? CUSPARSE_INDEX_32I : CUSPARSE_INDEX_64I;
 }
 
@@ -46,15 +46,14 @@ struct DenseDescriptor {
 void make_csr(SparseDescriptor& a, const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& values,
               int64_t rows, int64_t cols) {
   const auto it = index_type(row_ptr, col);
-  check_cusparse(cusparseCreateCsr(&a.d, rows, cols, col.numel(), row_ptr.data_ptr(), col.data_ptr(),
-                                   values.data_ptr(), it, it, CUSPARSE_INDEX_BASE_ZERO,
-                                   value_type(values.scalar_type())),
+  check_cusparse(cusparseCreateCsr(&a.d, rows, cols, col.numel(), row_ptr.data_ptr(), col.data_ptr(), values.data_ptr(),
+                                   it, it, CUSPARSE_INDEX_BASE_ZERO, value_type(values.scalar_type())),
                  "cusparseCreateCsr");
 }
 
 void make_dense(DenseDescriptor& m, const at::Tensor& t) {  // t [r, c] contiguous, row-major
-  check_cusparse(cusparseCreateDnMat(&m.d, t.size(0), t.size(1), t.size(1), t.data_ptr(),
-                                     value_type(t.scalar_type()), CUSPARSE_ORDER_ROW),
+  check_cusparse(cusparseCreateDnMat(&m.d, t.size(0), t.size(1), t.size(1), t.data_ptr(), value_type(t.scalar_type()),
+                                     CUSPARSE_ORDER_ROW),
                  "cusparseCreateDnMat");
 }
 
@@ -115,9 +114,10 @@ at::Tensor cusparse_value_grad(const at::Tensor& row_ptr, const at::Tensor& col,
   const UnitScalars k(x.scalar_type());
   cusparseHandle_t handle = at::cuda::getCurrentCUDASparseHandle();
   size_t bytes = 0;
-  check_cusparse(cusparseSDDMM_bufferSize(handle, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_TRANSPOSE,
-                                          k.alpha, da.d, db.d, k.beta, c.d, k.compute, CUSPARSE_SDDMM_ALG_DEFAULT, &bytes),
-                 "cusparseSDDMM_bufferSize");
+  check_cusparse(
+      cusparseSDDMM_bufferSize(handle, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_TRANSPOSE, k.alpha, da.d,
+                               db.d, k.beta, c.d, k.compute, CUSPARSE_SDDMM_ALG_DEFAULT, &bytes),
+      "cusparseSDDMM_bufferSize");
   at::Tensor buffer = at::empty({static_cast<int64_t>(bytes)}, x.options().dtype(at::kByte));
   check_cusparse(cusparseSDDMM(handle, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_TRANSPOSE, k.alpha, da.d,
                                db.d, k.beta, c.d, k.compute, CUSPARSE_SDDMM_ALG_DEFAULT, buffer.data_ptr()),

@@ -532,15 +532,27 @@ LegendrePlan::LegendrePlan(std::vector<double> theta, int64_t lmax, int64_t mmax
       add_pair(order[hi--], -1);
     }
   }
+  log2_norm_ = log2_seeds(mmax_);
+  if (precompute) build_tables();
+}
+
+std::vector<double> LegendrePlan::log2_seeds(int64_t mmax) {
   // log2 λ_mm / sin^m = log2 sqrt((2m+1)/4π · Π_{k≤m} (2k−1)/2k), accumulated in long double.
-  log2_norm_.resize(mmax_ + 1);
+  std::vector<double> out(mmax + 1);
   long double log_product = 0.0L;
-  for (int64_t m = 0; m <= mmax_; ++m) {
+  for (int64_t m = 0; m <= mmax; ++m) {
     if (m > 0) log_product += std::log2l((2.0L * m - 1.0L) / (2.0L * m));
-    log2_norm_[m] = static_cast<double>(
+    out[m] = static_cast<double>(
         0.5L * (std::log2l((2.0L * m + 1.0L) / (4.0L * static_cast<long double>(M_PI))) + log_product));
   }
-  if (precompute) build_tables();
+  return out;
+}
+
+void LegendrePlan::recurrence(int64_t m, int64_t lmax, std::vector<double>& a, std::vector<double>& ab) {
+  Recurrence r;
+  recurrence_coefficients(m, lmax, r);
+  a.assign(r.a.begin(), r.a.begin() + lmax + 1);
+  ab.assign(r.ab.begin(), r.ab.begin() + lmax + 1);
 }
 
 namespace {

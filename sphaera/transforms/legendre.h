@@ -50,6 +50,13 @@ class LegendrePlan {
   /// λ_lm(θ) for one θ, all 0 ≤ m ≤ l ≤ lmax, as [lmax+1][lmax+1] (row l, column m; zero for m > l).
   static std::vector<double> values(double theta, int64_t lmax);
 
+  /// The recurrence these tables come from, for other implementations of it (the tensor path): for l ≥ m + 2,
+  /// λ_lm = a[l] x λ_{l−1,m} − ab[l] λ_{l−2,m} (x = cos θ), a and ab of size lmax + 1 (zero below m + 2);
+  /// seeds λ_mm = (−1)^m 2^(log2_seed[m]) sin^m θ and λ_{m+1,m} = x sqrt(2m + 3) λ_mm.
+  static void recurrence(int64_t m, int64_t lmax, std::vector<double>& a, std::vector<double>& ab);
+  /// log2_seed[m] = log2 (λ_mm / sin^m θ) without the sign, for m ≤ mmax.
+  static std::vector<double> log2_seeds(int64_t mmax);
+
  private:
   struct Pairs {
     std::vector<double> cos_theta, sin_theta, log2_sin_theta;  // of the northern ring of each pair

@@ -296,33 +296,30 @@ std::shared_ptr<const Sht::Stages> Sht::tensor_stages(at::Device device, at::Sca
   key << device << "|" << c10::toString(real_type);
   std::lock_guard<std::mutex> lock(tensor_mutex_);
   if (auto it = tensor_stages_.find(key.str()); it != tensor_stages_.end()) return it->second;
-  SPHAERA_CHECK(options_.mode != ShtMode::kOnTheFly, "Sht on ", grid_->key(), ": the tensor path (maps on ", device,
-                ") precomputes its Legendre tables on the device; mode on_the_fly is for the host path");
+  // Tables on the device when asked for or when they fit the budget; else the recurrence on the device, in
+  // blocks of at most a quarter of the budget (and at least two degrees).
   const int64_t bytes = tensor_table_bytes(c10::elementSize(real_type));
-  SPHAERA_CHECK(options_.mode == ShtMode::kPrecompute || bytes <= options_.memory_budget, "Sht on ", grid_->key(),
-                ", lmax ", lmax_, ": the Legendre tables for maps on ", device, " take ", bytes / 1e9,
-                " GB, over the memory budget of ", options_.memory_budget / 1e9,
-                " GB (raise memory_budget, or choose mode precompute)");
+  const bool tables =
+      options_.mode == ShtMode::kPrecompute || (options_.mode == ShtMode::kAuto && bytes <= options_.memory_budget);
+  const int64_t block_bytes = std::max<int64_t>(options_.memory_budget / 4, int64_t{1} << 20);
   const std::vector<double> ones_r(layout_->rings.size(), 1.0);
   std::vector<double> ones_m(lmax_ + 1, 1.0), doubling(lmax_ + 1, 2.0);
   doubling[0] = 1.0;
   auto analysis_fourier = std::make_shared<const detail::TensorRingFourier>(
-      layout_->rings, layout_->ring_order, lmax_, grid_->size(), layout_->torus_forward ? ones_r : ring_weight_,
-      ones_m, device, real_type);
+      layout_->rings, layout_->ring_order, lmax_, grid_->size(), layout_->torus_forward ? ones_r : ring_weight_, ones_m,
+      device, real_type);
   auto synthesis_fourier = std::make_shared<const detail::TensorRingFourier>(
       layout_->rings, layout_->ring_order, lmax_, grid_->size(), ones_r, doubling, device, real_type);
-  auto synthesis_legendre =
-      std::make_shared<const detail::TensorLegendre>(ring_thetas(*layout_), lmax_, device, real_type);
+  auto synthesis_legendre = std::make_shared<const detail::TensorLegendre>(ring_thetas(*layout_), lmax_, device,
+                                                                           real_type, tables, block_bytes);
   auto analysis_legendre = layout_->torus_forward ? std::make_shared<const detail::TensorLegendre>(
-                                                        analysis_theta_, lmax_, device, real_type)
+                                                        analysis_theta_, lmax_, device, real_type, tables, block_bytes)
                                                   : synthesis_legendre;
   auto stages = std::make_shared<Stages>();
   stages->fourier_analysis = [analysis_fourier](const at::Tensor& x) { return analysis_fourier->analysis(x); };
   stages->fourier_synthesis = [synthesis_fourier](const at::Tensor& F) { return synthesis_fourier->adjoint(F); };
   stages->legendre_analysis = [analysis_legendre](const at::Tensor& F) { return analysis_legendre->analysis(F); };
-  stages->legendre_synthesis = [synthesis_legendre](const at::Tensor& a) {
-    return synthesis_legendre->synthesis(a);
-  };
+  stages->legendre_synthesis = [synthesis_legendre](const at::Tensor& a) { return synthesis_legendre->synthesis(a); };
   if (layout_->torus_forward) {
     stages->torus_even = torus_even_.to(device, real_type);
     stages->torus_odd = torus_odd_.to(device, real_type);

@@ -47,7 +47,8 @@ enum class ShtPath {
   kHost,    ///< plain-array kernels on the CPU in float64 (ring_transform.h, legendre.h); maps elsewhere are
             ///< copied to the host and back
   kTensor,  ///< LibTorch operations on the maps' own device and dtype (cuFFT and cuBLAS on CUDA), Legendre
-            ///< tables precomputed on that device (they must fit memory_budget in auto mode)
+            ///< tables kept on that device, or (on the fly, or over memory_budget in auto mode) the
+            ///< recurrence run there on every call, in blocks of degrees
 };
 
 /// "auto", "host", "tensor".
@@ -94,8 +95,8 @@ class Sht {
   at::Tensor inverse_adjoint(const at::Tensor& map) const;
 
   int64_t lmax() const { return lmax_; }
-  /// precompute or on-the-fly, as resolved from the options (for the host kernels; the tensor path always
-  /// precomputes).
+  /// precompute or on-the-fly, as resolved from the options for the host kernels (the tensor path resolves
+  /// auto against its own table size, tensor_table_bytes).
   ShtMode mode() const { return mode_; }
   int iterations() const { return iterations_; }
   const GridPtr& grid() const { return grid_; }

@@ -9,6 +9,7 @@
 
 #include "sphaera/core/check.h"
 #include "sphaera/transforms/legendre.h"
+#include "sphaera/transforms/linear_node.h"
 
 namespace sphaera::transforms::detail {
 
@@ -39,8 +40,8 @@ TensorRingFourier::TensorRingFourier(const std::vector<Ring>& rings, const at::T
   const int64_t* order = nullptr;
   if (ring_order.defined()) {
     order_cpu = ring_order.to(at::kCPU, at::kLong).contiguous();
-    SPHAERA_CHECK(order_cpu.numel() == points, "TensorRingFourier: ring order of ", order_cpu.numel(),
-                  " points for ", points);
+    SPHAERA_CHECK(order_cpu.numel() == points, "TensorRingFourier: ring order of ", order_cpu.numel(), " points for ",
+                  points);
     order = order_cpu.data_ptr<int64_t>();
   }
   // Rings grouped by length, groups in order of first appearance, rings north to south within a group.
@@ -84,8 +85,8 @@ TensorRingFourier::TensorRingFourier(const std::vector<Ring>& rings, const at::T
         grouped_points.push_back(order ? order[ring.first + j] : ring.first + j);
       }
       for (int64_t m = 0; m <= mmax; ++m) {
-        factor[i * (mmax + 1) + m] = order_factor[m] * ring_factor[rs[i]] *
-                                     std::polar(1.0, -static_cast<double>(m) * ring.phi0);
+        factor[i * (mmax + 1) + m] =
+            order_factor[m] * ring_factor[rs[i]] * std::polar(1.0, -static_cast<double>(m) * ring.phi0);
       }
       ungroup_rings[rs[i]] = row++;
     }
@@ -176,40 +177,81 @@ int64_t TensorLegendre::table_bytes(const std::vector<double>& theta, int64_t lm
   return (lmax + 1) * (lmax + 1) * static_cast<int64_t>(north.size()) * element_size;
 }
 
+namespace {
+// As LegendrePlan: mantissa · 2^(800·scale), scale ≤ 0; a mantissa past 2^400 moves one scale up; values still
+// scaled (below about 2^-400) count as 0.
+constexpr double kScaleStep = 800;
+constexpr double kBig = 0x1p400;
+constexpr double kShrink = 0x1p-800;
+}  // namespace
+
 TensorLegendre::TensorLegendre(const std::vector<double>& theta, int64_t lmax, at::Device device,
-                               at::ScalarType real_type)
-    : lmax_(lmax), rings_(static_cast<int64_t>(theta.size())) {
+                               at::ScalarType real_type, bool tables, int64_t block_bytes)
+    : lmax_(lmax), rings_(static_cast<int64_t>(theta.size())), real_type_(real_type) {
   std::vector<int64_t> north, south;
   pair_rings(theta, north, south);
   entries_ = static_cast<int64_t>(north.size());
   const int64_t L = lmax + 1, P = entries_;
   even_rows_ = lmax / 2 + 1;
   odd_rows_ = (lmax + 1) / 2;
-  // Built on the host directly in the target precision (at lmax 2048 the float32 tables alone are 34 GB).
-  at::Tensor even = at::zeros({L, even_rows_, P}, at::TensorOptions().dtype(real_type));
-  at::Tensor odd = at::zeros({L, odd_rows_, P}, at::TensorOptions().dtype(real_type));
-  AT_DISPATCH_FLOATING_TYPES(real_type, "TensorLegendre_tables", [&] {
-    scalar_t* e = even.data_ptr<scalar_t>();
-    scalar_t* o = odd.data_ptr<scalar_t>();
-    at::parallel_for(0, P, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        const std::vector<double> lambda = LegendrePlan::values(theta[north[p]], lmax);  // [l][m]
-        for (int64_t m = 0; m <= lmax; ++m) {
-          for (int64_t l = m; l <= lmax; ++l) {
-            const auto v = static_cast<scalar_t>(lambda[l * L + m]);
-            const int64_t j = (l - m) / 2;
-            if ((l - m) % 2 == 0) {
-              e[(m * even_rows_ + j) * P + p] = v;
-            } else {
-              o[(m * odd_rows_ + j) * P + p] = v;
+  if (tables) {
+    // Built on the host directly in the target precision (at lmax 2048 the float32 tables alone are 34 GB).
+    at::Tensor even = at::zeros({L, even_rows_, P}, at::TensorOptions().dtype(real_type));
+    at::Tensor odd = at::zeros({L, odd_rows_, P}, at::TensorOptions().dtype(real_type));
+    AT_DISPATCH_FLOATING_TYPES(real_type, "TensorLegendre_tables", [&] {
+      scalar_t* e = even.data_ptr<scalar_t>();
+      scalar_t* o = odd.data_ptr<scalar_t>();
+      at::parallel_for(0, P, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t p = begin; p < end; ++p) {
+          const std::vector<double> lambda = LegendrePlan::values(theta[north[p]], lmax);  // [l][m]
+          for (int64_t m = 0; m <= lmax; ++m) {
+            for (int64_t l = m; l <= lmax; ++l) {
+              const auto v = static_cast<scalar_t>(lambda[l * L + m]);
+              const int64_t j = (l - m) / 2;
+              if ((l - m) % 2 == 0) {
+                e[(m * even_rows_ + j) * P + p] = v;
+              } else {
+                o[(m * odd_rows_ + j) * P + p] = v;
+              }
             }
           }
         }
-      }
+      });
     });
-  });
-  even_ = even.to(device);
-  odd_ = odd.to(device);
+    even_ = even.to(device);
+    odd_ = odd.to(device);
+  } else {
+    const auto f64 = at::TensorOptions().dtype(at::kDouble);
+    std::vector<double> x(P), seed(L * P), seed_scale(L * P), seed1(L), a(L * L, 0.0), ab(L * L, 0.0);
+    const std::vector<double> log2_seed = LegendrePlan::log2_seeds(lmax);
+    for (int64_t p = 0; p < P; ++p) x[p] = std::cos(theta[north[p]]);
+    std::vector<double> am, abm;
+    for (int64_t m = 0; m <= lmax; ++m) {
+      seed1[m] = std::sqrt(2.0 * static_cast<double>(m) + 3.0);
+      LegendrePlan::recurrence(m, lmax, am, abm);
+      for (int64_t l = m + 2; l <= lmax; ++l) {
+        a[(l - m) * L + m] = am[l];
+        ab[(l - m) * L + m] = abm[l];
+      }
+      const double sign = (m & 1) ? -1.0 : 1.0;
+      for (int64_t p = 0; p < P; ++p) {
+        const double sin_theta = std::sin(theta[north[p]]);
+        if (m > 0 && sin_theta == 0.0) continue;  // poles: λ_lm = 0 for m > 0 (mantissa 0, scale 0)
+        const double e = log2_seed[m] + (m > 0 ? static_cast<double>(m) * std::log2(sin_theta) : 0.0);
+        const double scale = std::min(0.0, std::ceil(e / kScaleStep));
+        seed[m * P + p] = sign * std::exp2(e - kScaleStep * scale);
+        seed_scale[m * P + p] = scale;
+      }
+    }
+    x_ = at::tensor(x, f64).view({1, P}).to(device);
+    seed_ = at::tensor(seed, f64).view({L, P}).to(device);
+    seed_scale_ = at::tensor(seed_scale, f64).view({L, P}).to(device);
+    seed1_ = at::tensor(seed1, f64).view({L, 1}).to(device);
+    a_ = at::tensor(a, f64).view({L, L, 1}).to(device);
+    ab_ = at::tensor(ab, f64).view({L, L, 1}).to(device);
+    const int64_t per_degree = std::max<int64_t>(1, L * P * 8);
+    block_ = std::clamp<int64_t>(block_bytes / per_degree, 2, L + 1) / 2 * 2;
+  }
   north_ = long_tensor(north, device);
   south_ = long_tensor(south, device);
   std::vector<int64_t> ring_source(rings_, -1);
@@ -245,34 +287,107 @@ TensorLegendre::TensorLegendre(const std::vector<double>& theta, int64_t lmax, a
   odd_source_ = long_tensor(odd_source, device);
 }
 
+void TensorLegendre::for_each_block(
+    const std::function<void(int64_t, const at::Tensor&, const at::Tensor&)>& visit) const {
+  const int64_t L = lmax_ + 1;
+  at::Tensor prev, cur = seed_, scale = seed_scale_.clone();
+  at::Tensor live = scale.eq(0).to(at::kDouble);
+  for (int64_t j0 = 0; j0 < L; j0 += block_) {
+    const int64_t j1 = std::min(L, j0 + block_);
+    at::Tensor block = at::empty({j1 - j0, L, entries_}, seed_.options());
+    for (int64_t j = j0; j < j1; ++j) {
+      if (j == 1) {
+        prev = cur;
+        cur = cur * x_ * seed1_;
+      } else if (j >= 2) {
+        at::Tensor next = cur * (x_ * a_[j]) - prev * ab_[j];
+        prev = std::move(cur);
+        cur = std::move(next);
+      }
+      if (j % 4 == 1) {
+        // Every 4 degrees (growth between checks stays below 2^40: a_l + ab_l ≤ 2 sqrt(2l)), lanes past 2^400
+        // move one scale up; done with where(), so that no step waits for the host.
+        const at::Tensor grow = prev.abs().gt(kBig).logical_or_(cur.abs().gt(kBig));
+        prev = at::where(grow, prev * kShrink, prev);
+        cur = at::where(grow, cur * kShrink, cur);
+        scale = scale + grow.to(at::kDouble);
+        live = scale.eq(0).to(at::kDouble);
+      }
+      at::Tensor row = block.select(0, j - j0);
+      at::mul_out(row, cur, live);
+    }
+    // j0 is even: even degrees j0, j0 + 2, ... are rows j0 / 2 on of the even table, odd ones of the odd table.
+    const int64_t n = j1 - j0;
+    const at::Tensor even = block.slice(0, 0, n, 2).permute({1, 0, 2}).to(real_type_).contiguous();
+    const at::Tensor odd = block.slice(0, 1, n, 2).permute({1, 0, 2}).to(real_type_).contiguous();
+    visit(j0 / 2, even, odd);
+  }
+}
+
 at::Tensor TensorLegendre::synthesis(const at::Tensor& alm) const {
+  if (even_.defined()) return synthesis_impl(alm);
+  return apply_linear(
+      alm, [this](const at::Tensor& a) { return synthesis_impl(a); },
+      [this](const at::Tensor& g) { return analysis(g); }, "TensorLegendreSynthesisBackward");
+}
+
+at::Tensor TensorLegendre::analysis(const at::Tensor& F) const {
+  if (even_.defined()) return analysis_impl(F);
+  return apply_linear(
+      F, [this](const at::Tensor& f) { return analysis_impl(f); }, [this](const at::Tensor& g) { return synthesis(g); },
+      "TensorLegendreAnalysisBackward");
+}
+
+at::Tensor TensorLegendre::synthesis_impl(const at::Tensor& alm) const {
   const int64_t L = lmax_ + 1;
   SPHAERA_CHECK(alm.dim() == 4 && alm.size(1) == L && alm.size(2) == L && alm.size(3) == 2,
                 "TensorLegendre: coefficients must be [n, ", L, ", ", L, ", 2], got ", alm.sizes());
   const int64_t n = alm.size(0);
   // [m][l] rows of 2n columns, and a zero row.
-  const at::Tensor rows = at::cat({alm.permute({2, 1, 0, 3}).reshape({L * L, 2 * n}),
-                                   at::zeros({1, 2 * n}, alm.options())});
+  const at::Tensor rows =
+      at::cat({alm.permute({2, 1, 0, 3}).reshape({L * L, 2 * n}), at::zeros({1, 2 * n}, alm.options())});
   const at::Tensor a_even = rows.index_select(0, even_source_).view({L, even_rows_, 2 * n});
   const at::Tensor a_odd = rows.index_select(0, odd_source_).view({L, odd_rows_, 2 * n});
-  const at::Tensor E = at::bmm(even_.transpose(1, 2), a_even);  // [L, P, 2n]
-  const at::Tensor O = at::bmm(odd_.transpose(1, 2), a_odd);
+  at::Tensor E, O;  // [L, P, 2n]
+  if (even_.defined()) {
+    E = at::bmm(even_.transpose(1, 2), a_even);
+    O = at::bmm(odd_.transpose(1, 2), a_odd);
+  } else {
+    E = at::zeros({L, entries_, 2 * n}, alm.options());
+    O = at::zeros({L, entries_, 2 * n}, alm.options());
+    for_each_block([&](int64_t row, const at::Tensor& even, const at::Tensor& odd) {
+      E.baddbmm_(even.transpose(1, 2), a_even.narrow(1, row, even.size(1)));
+      if (odd.size(1) > 0) O.baddbmm_(odd.transpose(1, 2), a_odd.narrow(1, row, odd.size(1)));
+    });
+  }
   const at::Tensor F = at::cat({E + O, E - O}, 1).index_select(1, ring_source_);  // north: E + O, south: E − O
   return F.view({L, rings_, n, 2});
 }
 
-at::Tensor TensorLegendre::analysis(const at::Tensor& F) const {
+at::Tensor TensorLegendre::analysis_impl(const at::Tensor& F) const {
   const int64_t L = lmax_ + 1;
-  SPHAERA_CHECK(F.dim() == 4 && F.size(0) == L && F.size(1) == rings_ && F.size(3) == 2,
-                "TensorLegendre: F must be [", L, ", ", rings_, ", n, 2], got ", F.sizes());
+  SPHAERA_CHECK(F.dim() == 4 && F.size(0) == L && F.size(1) == rings_ && F.size(3) == 2, "TensorLegendre: F must be [",
+                L, ", ", rings_, ", n, 2], got ", F.sizes());
   const int64_t n = F.size(2);
   const at::Tensor padded = at::cat({F.reshape({L, rings_, 2 * n}), at::zeros({L, 1, 2 * n}, F.options())}, 1);
   const at::Tensor Fn = padded.index_select(1, north_);
   const at::Tensor Fs = padded.index_select(1, south_);
-  const at::Tensor a_even = at::bmm(even_, Fn + Fs);  // [L, even_rows, 2n]
-  const at::Tensor a_odd = at::bmm(odd_, Fn - Fs);
-  const at::Tensor rows = at::cat({at::cat({a_even, a_odd}, 1).reshape({L * (even_rows_ + odd_rows_), 2 * n}),
-                                   at::zeros({1, 2 * n}, F.options())});
+  const at::Tensor S = Fn + Fs, D = Fn - Fs;
+  at::Tensor a_even, a_odd;  // [L, even_rows, 2n], [L, odd_rows, 2n]
+  if (even_.defined()) {
+    a_even = at::bmm(even_, S);
+    a_odd = at::bmm(odd_, D);
+  } else {
+    std::vector<at::Tensor> evens, odds;
+    for_each_block([&](int64_t, const at::Tensor& even, const at::Tensor& odd) {
+      evens.push_back(at::bmm(even, S));
+      if (odd.size(1) > 0) odds.push_back(at::bmm(odd, D));
+    });
+    a_even = at::cat(evens, 1);
+    a_odd = odds.empty() ? at::zeros({L, 0, 2 * n}, F.options()) : at::cat(odds, 1);
+  }
+  const at::Tensor rows = at::cat(
+      {at::cat({a_even, a_odd}, 1).reshape({L * (even_rows_ + odd_rows_), 2 * n}), at::zeros({1, 2 * n}, F.options())});
   return rows.index_select(0, parity_rows_).view({L, L, n, 2}).permute({2, 1, 0, 3}).contiguous();
 }
 

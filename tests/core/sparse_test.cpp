@@ -116,8 +116,7 @@ void expect_cuda_matches_cpu(at::ScalarType dtype, double tolerance) {
     EXPECT_TRUE(y_cuda.is_cuda() && x_cuda.grad().is_cuda() && values_cuda.grad().is_cuda());
     EXPECT_LT(sphaera::testing::relative_error(y_cuda.cpu(), y), tolerance) << "product, N = " << n;
     EXPECT_LT(sphaera::testing::relative_error(x_cuda.grad().cpu(), x.grad()), tolerance) << "dx, N = " << n;
-    EXPECT_LT(sphaera::testing::relative_error(values_cuda.grad().cpu(), values.grad()), tolerance)
-        << "dA, N = " << n;
+    EXPECT_LT(sphaera::testing::relative_error(values_cuda.grad().cpu(), values.grad()), tolerance) << "dA, N = " << n;
   }
 }
 

@@ -95,14 +95,13 @@ TEST(Device, SpectralConvOnCudaEqualsCpu) {
 // One SGD step of a hybrid network (graph, pooling, spectral, dense head) from the same weights.
 TEST(Device, TrainingStepOnCudaEqualsCpu) {
   SKIP_WITHOUT_CUDA();
-  const nlohmann::json model = {
-      {"layers", nlohmann::json::array({{{"type", "cheb_conv"}, {"out", 8}, {"K", 4}},
-                                        {{"type", "batch_norm"}},
-                                        {{"type", "relu"}},
-                                        {{"type", "healpix_pool"}},
-                                        {{"type", "spectral_conv"}, {"out", 8}, {"lmax", 12}},
-                                        {{"type", "global_avg_pool"}},
-                                        {{"type", "linear"}, {"out", 3}}})}};
+  const nlohmann::json model = {{"layers", nlohmann::json::array({{{"type", "cheb_conv"}, {"out", 8}, {"K", 4}},
+                                                                  {{"type", "batch_norm"}},
+                                                                  {{"type", "relu"}},
+                                                                  {{"type", "healpix_pool"}},
+                                                                  {{"type", "spectral_conv"}, {"out", 8}, {"lmax", 12}},
+                                                                  {{"type", "global_avg_pool"}},
+                                                                  {{"type", "linear"}, {"out", 3}}})}};
   ModelInputs in;
   in.grid = std::make_shared<transforms::HealpixGrid>(16);
   in.in_channels = 2;

@@ -69,13 +69,12 @@ TEST(Autocast, GuardLowersDenseProductsAndRestores) {
 // transforms run in float32, the network trains, and its loss stays near the float32 one.
 TEST(Autocast, HybridNetworkTrainsUnderBfloat16) {
   torch::manual_seed(3);
-  const nlohmann::json model = {
-      {"layers", nlohmann::json::array({{{"type", "cheb_conv"}, {"out", 8}, {"K", 3}},
-                                        {{"type", "relu"}},
-                                        {{"type", "cheb_conv"}, {"out", 8}, {"K", 3}},
-                                        {{"type", "spectral_conv"}, {"out", 4}, {"lmax", 8}},
-                                        {{"type", "global_avg_pool"}},
-                                        {{"type", "linear"}, {"out", 2}}})}};
+  const nlohmann::json model = {{"layers", nlohmann::json::array({{{"type", "cheb_conv"}, {"out", 8}, {"K", 3}},
+                                                                  {{"type", "relu"}},
+                                                                  {{"type", "cheb_conv"}, {"out", 8}, {"K", 3}},
+                                                                  {{"type", "spectral_conv"}, {"out", 4}, {"lmax", 8}},
+                                                                  {{"type", "global_avg_pool"}},
+                                                                  {{"type", "linear"}, {"out", 2}}})}};
   models::ModelInputs in;
   in.grid = std::make_shared<transforms::HealpixGrid>(4);
   in.in_channels = 1;

@@ -478,17 +478,51 @@ TEST(Sht, TensorPathGradientsMatchFiniteDifferences) {
   }
 }
 
-TEST(Sht, TensorPathRefusesTablesOverTheBudgetAndOnTheFly) {
-  const auto grid = std::make_shared<HealpixGrid>(16);
-  ShtOptions small = on_path(ShtPath::kTensor);
-  small.memory_budget = 1000;
-  EXPECT_NE(error_of([&] { Sht(grid, small).forward(at::zeros({grid->size()}, at::kDouble)); })
-                .find("over the memory budget"),
-            std::string::npos);
-  ShtOptions fly = on_path(ShtPath::kTensor);
-  fly.mode = ShtMode::kOnTheFly;
-  EXPECT_NE(error_of([&] { Sht(grid, fly).forward(at::zeros({grid->size()}, at::kDouble)); }).find("on_the_fly"),
-            std::string::npos);
+// The recurrence run by tensor operations (on the fly, or auto over the budget) against the host kernels: small
+// blocks of degrees (a tiny budget) and high orders near the poles, where the exponent scaling matters.
+TEST(Sht, TensorPathRecurrenceEqualsHostKernels) {
+  std::vector<GridCase> grids = tensor_test_grids();
+  grids.push_back({"healpix_64", std::make_shared<HealpixGrid>(64)});  // lmax 191: λ_mm near 2^-1000
+  grids.push_back({"gauss_legendre_300", GaussLegendreGrid::for_lmax(300)});
+  for (const auto& c : grids) {
+    for (const bool on_the_fly : {true, false}) {
+      ShtOptions tensor_options = on_path(ShtPath::kTensor);
+      if (on_the_fly) {
+        tensor_options.mode = ShtMode::kOnTheFly;
+      } else {
+        tensor_options.memory_budget = 4096;  // auto, over the budget: blocks of the smallest size (2 degrees)
+      }
+      const Sht host(c.grid, on_path(ShtPath::kHost));
+      const Sht tensor(c.grid, tensor_options);
+      const at::Tensor alm = random_alm(2, host.lmax(), 21);
+      const double inverse = relative_error(tensor.inverse(alm), host.inverse(alm));
+      const at::Tensor map = at::randn({2, c.grid->size()}, at::kDouble);
+      const double forward = relative_error(tensor.forward(map), host.forward(map));
+      EXPECT_LT(inverse, 1e-12) << c.name;
+      EXPECT_LT(forward, 1e-12) << c.name;
+      std::printf("  %-18s recurrence on tensors (%s) against host kernels: forward %.2e, inverse %.2e\n",
+                  c.name.c_str(), on_the_fly ? "on the fly" : "over budget", forward, inverse);
+    }
+  }
+}
+
+TEST(Sht, TensorPathRecurrenceGradientsMatchFiniteDifferences) {
+  for (const auto& c : all_small_grids()) {
+    const bool healpix = c.name == "healpix";
+    ShtOptions options = on_path(ShtPath::kTensor, healpix ? 9 : -1, healpix ? 1 : -1);
+    options.mode = ShtMode::kOnTheFly;
+    const Sht sht(c.grid, options);
+    const at::Tensor x = at::randn({2, c.grid->size()}, at::kDouble).requires_grad_(true);
+    const auto forward = testing::gradcheck(
+        [&](const std::vector<at::Tensor>& in) { return at::view_as_real(sht.forward(in[0])); }, {x});
+    EXPECT_LT(forward.max_abs_error, 1e-7) << c.name << " forward, " << forward.worst;
+    const at::Tensor alm_re = at::randn({2, sht.lmax() + 1, sht.lmax() + 1}, at::kDouble).requires_grad_(true);
+    const at::Tensor alm_im = at::randn({2, sht.lmax() + 1, sht.lmax() + 1}, at::kDouble).requires_grad_(true);
+    const auto inverse = testing::gradcheck(
+        [&](const std::vector<at::Tensor>& in) { return sht.inverse(at::complex(in[0], in[1])); }, {alm_re, alm_im});
+    EXPECT_LT(inverse.max_abs_error, 1e-7) << c.name << " inverse, " << inverse.worst;
+    EXPECT_EQ(inverse.checked, 2 * alm_re.numel());
+  }
   EXPECT_NE(error_of([] { parse_sht_path("gpu"); }).find("known: auto, host, tensor"), std::string::npos);
   EXPECT_EQ(parse_sht_path(to_string(ShtPath::kTensor)), ShtPath::kTensor);
 }
@@ -497,30 +531,34 @@ TEST(Sht, TensorPathRefusesTablesOverTheBudgetAndOnTheFly) {
 // backwards; HEALPix and Gauss-Legendre as the issue asks, McEwen-Wiaux for the torus step.
 TEST(Sht, CudaMatchesCpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  std::vector<GridCase> grids = {{"healpix", std::make_shared<HealpixGrid>(16)},
-                                 {"gauss_legendre", GaussLegendreGrid::for_lmax(40)},
-                                 {"mcewen_wiaux", std::make_shared<EquiangularGrid>(
-                                                      24, EquiangularGrid::Kind::kMcEwenWiaux)}};
+  std::vector<GridCase> grids = {
+      {"healpix", std::make_shared<HealpixGrid>(16)},
+      {"gauss_legendre", GaussLegendreGrid::for_lmax(40)},
+      {"mcewen_wiaux", std::make_shared<EquiangularGrid>(24, EquiangularGrid::Kind::kMcEwenWiaux)}};
   for (const auto& c : grids) {
-    const Sht sht(c.grid);
-    for (const auto& [dtype, tolerance] : {std::make_pair(at::kDouble, 1e-12), std::make_pair(at::kFloat, 1e-5)}) {
-      const at::Tensor map = at::randn({3, c.grid->size()}, at::kDouble).to(dtype);
-      const at::Tensor x_cpu = map.clone().requires_grad_(true), x_cuda = map.cuda().requires_grad_(true);
-      const at::Tensor a_cpu = sht.forward(x_cpu), a_cuda = sht.forward(x_cuda);
-      ASSERT_TRUE(a_cuda.is_cuda());
-      EXPECT_LT(relative_error(a_cuda.cpu(), a_cpu.detach()), tolerance) << c.name << " forward";
-      const at::Tensor g = random_alm(3, sht.lmax(), 2).to(a_cpu.scalar_type());
-      a_cpu.backward(g);
-      a_cuda.backward(g.cuda());
-      EXPECT_LT(relative_error(x_cuda.grad().cpu(), x_cpu.grad()), tolerance) << c.name << " forward backward";
-      const at::Tensor alm = random_alm(3, sht.lmax(), 8).to(a_cpu.scalar_type());
-      const at::Tensor b_cpu = alm.clone().requires_grad_(true), b_cuda = alm.cuda().requires_grad_(true);
-      const at::Tensor m_cpu = sht.inverse(b_cpu), m_cuda = sht.inverse(b_cuda);
-      EXPECT_LT(relative_error(m_cuda.cpu(), m_cpu.detach()), tolerance) << c.name << " inverse";
-      const at::Tensor h = at::randn(m_cpu.sizes(), m_cpu.options());
-      m_cpu.backward(h);
-      m_cuda.backward(h.cuda());
-      EXPECT_LT(relative_error(b_cuda.grad().cpu(), b_cpu.grad()), tolerance) << c.name << " inverse backward";
+    for (const ShtMode mode : {ShtMode::kPrecompute, ShtMode::kOnTheFly}) {  // tables, or the recurrence on CUDA
+      ShtOptions options;
+      options.mode = mode;
+      const Sht sht(c.grid, options);
+      for (const auto& [dtype, tolerance] : {std::make_pair(at::kDouble, 1e-12), std::make_pair(at::kFloat, 1e-5)}) {
+        const at::Tensor map = at::randn({3, c.grid->size()}, at::kDouble).to(dtype);
+        const at::Tensor x_cpu = map.clone().requires_grad_(true), x_cuda = map.cuda().requires_grad_(true);
+        const at::Tensor a_cpu = sht.forward(x_cpu), a_cuda = sht.forward(x_cuda);
+        ASSERT_TRUE(a_cuda.is_cuda());
+        EXPECT_LT(relative_error(a_cuda.cpu(), a_cpu.detach()), tolerance) << c.name << " forward";
+        const at::Tensor g = random_alm(3, sht.lmax(), 2).to(a_cpu.scalar_type());
+        a_cpu.backward(g);
+        a_cuda.backward(g.cuda());
+        EXPECT_LT(relative_error(x_cuda.grad().cpu(), x_cpu.grad()), tolerance) << c.name << " forward backward";
+        const at::Tensor alm = random_alm(3, sht.lmax(), 8).to(a_cpu.scalar_type());
+        const at::Tensor b_cpu = alm.clone().requires_grad_(true), b_cuda = alm.cuda().requires_grad_(true);
+        const at::Tensor m_cpu = sht.inverse(b_cpu), m_cuda = sht.inverse(b_cuda);
+        EXPECT_LT(relative_error(m_cuda.cpu(), m_cpu.detach()), tolerance) << c.name << " inverse";
+        const at::Tensor h = at::randn(m_cpu.sizes(), m_cpu.options());
+        m_cpu.backward(h);
+        m_cuda.backward(h.cuda());
+        EXPECT_LT(relative_error(b_cuda.grad().cpu(), b_cpu.grad()), tolerance) << c.name << " inverse backward";
+      }
     }
   }
 }
