@@ -206,7 +206,12 @@ class SpmmFunction : public torch::autograd::Function<SpmmFunction> {
     const Pattern pattern = load_pattern(ctx, "");
     at::Tensor grad_values;
     at::Tensor grad_x;
-    // Double backward is not offered: the gradients themselves are computed without a graph.
+    // Second derivatives are not offered: the gradients below are computed without a graph. Autograd runs a
+    // backward with grad mode on only when asked to build a graph of it (create_graph): refuse that clearly
+    // instead of returning gradients that silently have no derivative.
+    SPHAERA_CHECK(!at::GradMode::is_enabled(),
+                  "spmm: second derivatives through the sparse product are not supported (backward was called with "
+                  "create_graph=true, e.g. for a gradient penalty or double backward)");
     at::NoGradGuard no_grad;
     if (ctx->needs_input_grad(0)) {
       grad_values = value_grad(pattern, g, x);

@@ -134,28 +134,36 @@ bool holds_run(const fs::path& dir) {
   return fs::exists(dir / "config.yaml") || fs::exists(dir / "metrics.jsonl") || fs::exists(dir / "checkpoints");
 }
 
-fs::path choose_run_dir(const fs::path& wanted, bool resume, bool overwrite) {
+// Where a run goes. Nothing is changed on disk here: a run to be overwritten is cleared only once the config,
+// the model and the data have all been validated (clear_previous_run), so a bad config destroys nothing.
+struct RunDir {
+  fs::path path;
+  bool clear_previous = false;  // --overwrite of a directory that holds a run
+};
+
+RunDir choose_run_dir(const fs::path& wanted, bool resume, bool overwrite) {
   if (resume) {
     SPHAERA_CHECK(fs::exists(wanted / "checkpoints" / "last.pt"), "--resume: ", (wanted / "checkpoints/last.pt").string(),
                   " does not exist (nothing to resume in ", wanted.string(), ")");
-    return wanted;
+    return {wanted, false};
   }
-  if (!holds_run(wanted)) return wanted;
-  if (overwrite) {
-    for (const char* name : {"config.yaml", "metrics.jsonl", "summary.json", "checkpoints", "training_curves.png"}) {
-      fs::remove_all(wanted / name);
-    }
-    std::cerr << "run directory " << wanted.string() << " held a run: overwritten (--overwrite)\n";
-    return wanted;
-  }
+  if (!holds_run(wanted)) return {wanted, false};
+  if (overwrite) return {wanted, true};
   for (int n = 2;; ++n) {
     fs::path sibling = wanted.string() + "-" + std::to_string(n);
     if (!holds_run(sibling)) {
       std::cerr << "run directory " << wanted.string() << " already holds a run: this run goes to "
                 << sibling.string() << " (use --resume or --overwrite to reuse it)\n";
-      return sibling;
+      return {sibling, false};
     }
   }
+}
+
+void clear_previous_run(const fs::path& dir) {
+  for (const char* name : {"config.yaml", "metrics.jsonl", "summary.json", "checkpoints", "training_curves.png"}) {
+    fs::remove_all(dir / name);
+  }
+  std::cerr << "run directory " << dir.string() << " held a run: overwritten (--overwrite)\n";
 }
 
 std::vector<int64_t> rng_state() {
@@ -265,8 +273,9 @@ TrainResult run_training(const TrainRequest& request) {
   const int threads = core::set_num_threads(static_cast<int>(exp.threads));
   std::cerr << "threads: " << threads << "\n";
   core::seed_everything(exp.seed);
-  const fs::path run_dir = choose_run_dir(request.out.empty() ? exp.output_dir : request.out, request.resume,
-                                          request.overwrite);
+  const RunDir chosen = choose_run_dir(request.out.empty() ? exp.output_dir : request.out, request.resume,
+                                       request.overwrite);
+  const fs::path run_dir = chosen.path;
   exp.config.mutable_tree()["output"]["dir"] = run_dir.string();
   exp.output_dir = run_dir.string();
   Built b = build(std::move(exp));
@@ -292,7 +301,8 @@ TrainResult run_training(const TrainRequest& request) {
   if (request.resume) stored = data_tools::NormalizationStats::from_json(state["normalization"]);
   Data data = load_data(e.data, request.resume ? &stored : nullptr);
 
-  // 4. Run directory and trainer state.
+  // 4. Run directory and trainer state: everything is validated by now.
+  if (chosen.clear_previous) clear_previous_run(run_dir);
   fs::create_directories(run_dir / "checkpoints");
   data_tools::write_text_atomic((run_dir / "config.yaml").string(), e.config.to_yaml());
   auto optimizer = make_optimizer(s, b.net);

@@ -85,6 +85,25 @@ TEST_F(SparseTest, GradientOfRepeatedProductsAccumulates) {
   EXPECT_LT(result.max_rel_error, 1e-8) << result.worst;
 }
 
+// The backward computes its gradients without a graph: asking for one (create_graph) is refused clearly rather
+// than answered with gradients whose own derivative would silently be zero.
+TEST_F(SparseTest, SecondDerivativesAreRefusedWithAClearError) {
+  auto [a, dense] = random_sparse(6, 6, 0.5, torch::kDouble);
+  auto x = torch::randn({6, 2}, torch::kDouble).requires_grad_(true);
+  const auto y = spmm(a, x).pow(2).sum();
+  try {
+    torch::autograd::grad({y}, {x}, {}, /*retain_graph=*/true, /*create_graph=*/true);
+    FAIL() << "create_graph through spmm did not throw";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("second derivatives through the sparse product are not supported"),
+              std::string::npos)
+        << e.what();
+  }
+  // First derivatives are unaffected.
+  const auto g = torch::autograd::grad({y}, {x})[0];
+  EXPECT_LT(sphaera::testing::relative_error(g, 2 * dense.t().matmul(dense.matmul(x.detach()))), 1e-14);
+}
+
 TEST_F(SparseTest, RejectsMismatchedShapesAndDtypes) {
   auto [a, dense] = random_sparse(4, 5, 0.5, torch::kDouble);
   EXPECT_THROW(spmm(a, torch::randn({4, 2}, torch::kDouble)), sphaera::core::InvalidArgument);

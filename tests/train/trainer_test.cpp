@@ -38,6 +38,10 @@ class TrainerTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
   void write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
+  std::string read(const std::string& name) {
+    std::ifstream in(dir_ / name);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
 
   // A small but complete experiment: nside 8 maps, 12 patches each, 2 epochs, constant learning rate.
   std::string tiny_config(const std::string& data_section = "") {
@@ -162,6 +166,34 @@ TEST_F(TrainerTest, AnExistingRunIsNeverOverwrittenSilently) {
   request.overwrite = true;
   EXPECT_EQ(sphaera::train::run_training(request).run_dir, "run");
   EXPECT_FALSE(fs::exists("run-3"));
+}
+
+// --overwrite clears the old run only once config, model and data are valid: a typo destroys nothing.
+TEST_F(TrainerTest, OverwriteWithABadConfigLeavesTheOldRunIntact) {
+  write("exp.yaml", tiny_config());
+  sphaera::train::TrainRequest request;
+  request.config_path = "exp.yaml";
+  request.overrides = {"solver.epochs=1"};
+  ASSERT_EQ(sphaera::train::run_training(request).run_dir, "run");
+  const auto before = weights_of("run/checkpoints/last.pt");
+  const std::string summary = read("run/summary.json");
+  request.overwrite = true;
+  write("missing.csv", "input,label\nnowhere.fits,0\n");
+  // A bad value found by the config schema, a bad model found when it is built, a missing map found when
+  // the data are read.
+  const std::vector<std::vector<std::string>> bad_runs = {
+      {"solver.epochs=0"},
+      {"model.layers[0].K=0"},
+      {"data={source: manifest, train: missing.csv, val: missing.csv, test: missing.csv, nside: 8, order: 1, "
+       "classes: [gaussian, lognormal]}"}};
+  for (const auto& bad : bad_runs) {
+    request.overrides = {"solver.epochs=1"};
+    request.overrides.insert(request.overrides.end(), bad.begin(), bad.end());
+    EXPECT_THROW(sphaera::train::run_training(request), std::exception) << bad[0];
+    ASSERT_TRUE(fs::exists("run/checkpoints/last.pt")) << bad[0];
+    EXPECT_TRUE(torch::equal(weights_of("run/checkpoints/last.pt"), before)) << bad[0];
+    EXPECT_EQ(read("run/summary.json"), summary) << bad[0];
+  }
 }
 
 TEST_F(TrainerTest, SameSeedGivesTheSameRun) {
