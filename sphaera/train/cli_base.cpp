@@ -34,6 +34,19 @@ int run_app(CLI::App& app, int argc, char** argv, const std::function<std::strin
   auto verb = [&app] {
     return app.get_subcommands().empty() ? std::string() : " " + app.get_subcommands().front()->get_name();
   };
+  // A misspelt verb: say which, and list the known ones (CLI11 alone says "A subcommand is required").
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string known;
+    bool found = false;
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+      found |= sub->get_name() == argv[1];
+    }
+    if (!found) {
+      std::cerr << "sphaera: error: unknown verb '" << argv[1] << "' (known: " << known << "; see sphaera --help)\n";
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -34,6 +34,11 @@ TEST(CliTest, UsageErrorsExitWithTwoAndOneLine) {
   r = run_command(cli_path() + " frobnicate");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(lines_in(r.err), 1) << r.err;
+  // The misspelt verb is named, with the known ones.
+  EXPECT_EQ(r.err.rfind("sphaera: error: unknown verb 'frobnicate' (known: train, eval, data, graph, plot, bench,", 0),
+            0u)
+      << r.err;
+  EXPECT_NE(r.err.find("map2alm"), std::string::npos) << r.err;
 }
 
 TEST(CliTest, MissingConfigIsOneClearError) {
