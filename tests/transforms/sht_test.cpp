@@ -342,23 +342,28 @@ TEST(Sht, DotProductTestForBothTransformsAndTheirAdjoints) {
   }
 }
 
+// Finite differences of both transforms of a plan, every input element, in float64.
+void expect_gradients_match_finite_differences(const Sht& sht, const std::string& name) {
+  const at::Tensor x = at::randn({2, sht.grid()->size()}, at::kDouble).requires_grad_(true);
+  const auto forward = testing::gradcheck(
+      [&](const std::vector<at::Tensor>& in) { return at::view_as_real(sht.forward(in[0])); }, {x});
+  // Central differences with h = 1e-6 round to about eps·|s|/h ≈ 1e-8 for these sums s.
+  EXPECT_LT(forward.max_abs_error, 1e-7) << name << " forward, " << forward.worst;
+  EXPECT_EQ(forward.checked, x.numel());
+  const at::Tensor alm_re = at::randn({2, sht.lmax() + 1, sht.lmax() + 1}, at::kDouble).requires_grad_(true);
+  const at::Tensor alm_im = at::randn({2, sht.lmax() + 1, sht.lmax() + 1}, at::kDouble).requires_grad_(true);
+  const auto inverse = testing::gradcheck(
+      [&](const std::vector<at::Tensor>& in) { return sht.inverse(at::complex(in[0], in[1])); }, {alm_re, alm_im});
+  EXPECT_LT(inverse.max_abs_error, 1e-7) << name << " inverse, " << inverse.worst;
+  EXPECT_EQ(inverse.checked, 2 * alm_re.numel());
+}
+
 TEST(Sht, FiniteDifferenceGradientsInFloat64) {
   for (const auto& c : all_small_grids()) {
     ShtOptions options;
     options.lmax = c.name == "healpix" ? 6 : -1;
     options.iterations = c.name == "healpix" ? 1 : -1;
-    const Sht sht(c.grid, options);
-    const at::Tensor x = at::randn({2, c.grid->size()}, at::kDouble).requires_grad_(true);
-    const auto forward = testing::gradcheck(
-        [&](const std::vector<at::Tensor>& in) { return at::view_as_real(sht.forward(in[0])); }, {x});
-    // Central differences with h = 1e-6 round to about eps·|s|/h ≈ 1e-8 for these sums s.
-    EXPECT_LT(forward.max_abs_error, 1e-7) << c.name << " forward, " << forward.worst;
-    const at::Tensor alm_re = at::randn({2, sht.lmax() + 1, sht.lmax() + 1}, at::kDouble).requires_grad_(true);
-    const at::Tensor alm_im = at::randn({2, sht.lmax() + 1, sht.lmax() + 1}, at::kDouble).requires_grad_(true);
-    const auto inverse = testing::gradcheck(
-        [&](const std::vector<at::Tensor>& in) { return sht.inverse(at::complex(in[0], in[1])); }, {alm_re, alm_im});
-    EXPECT_LT(inverse.max_abs_error, 1e-7) << c.name << " inverse, " << inverse.worst;
-    EXPECT_GT(inverse.checked, 0);
+    expect_gradients_match_finite_differences(Sht(c.grid, options), c.name);
   }
 }
 
@@ -463,19 +468,14 @@ TEST(Sht, TensorPathInFloat32StaysInFloat32) {
 TEST(Sht, TensorPathGradientsMatchFiniteDifferences) {
   for (const auto& c : all_small_grids()) {
     const bool healpix = c.name == "healpix";
-    const Sht sht(c.grid, on_path(ShtPath::kTensor, healpix ? 9 : -1, healpix ? 1 : -1));
-    const at::Tensor x = at::randn({2, c.grid->size()}, at::kDouble).requires_grad_(true);
-    const auto forward = testing::gradcheck(
-        [&](const std::vector<at::Tensor>& in) { return at::view_as_real(sht.forward(in[0])); }, {x});
-    EXPECT_LT(forward.max_abs_error, 1e-7) << c.name << " forward, " << forward.worst;
-    EXPECT_EQ(forward.checked, x.numel());
-    const at::Tensor alm_re = at::randn({2, sht.lmax() + 1, sht.lmax() + 1}, at::kDouble).requires_grad_(true);
-    const at::Tensor alm_im = at::randn({2, sht.lmax() + 1, sht.lmax() + 1}, at::kDouble).requires_grad_(true);
-    const auto inverse = testing::gradcheck(
-        [&](const std::vector<at::Tensor>& in) { return sht.inverse(at::complex(in[0], in[1])); }, {alm_re, alm_im});
-    EXPECT_LT(inverse.max_abs_error, 1e-7) << c.name << " inverse, " << inverse.worst;
-    EXPECT_EQ(inverse.checked, 2 * alm_re.numel());
+    for (const ShtMode mode : {ShtMode::kPrecompute, ShtMode::kOnTheFly}) {  // tables, the recurrence on tensors
+      ShtOptions options = on_path(ShtPath::kTensor, healpix ? 9 : -1, healpix ? 1 : -1);
+      options.mode = mode;
+      expect_gradients_match_finite_differences(Sht(c.grid, options), c.name + " " + to_string(mode));
+    }
   }
+  EXPECT_NE(error_of([] { parse_sht_path("gpu"); }).find("known: auto, host, tensor"), std::string::npos);
+  EXPECT_EQ(parse_sht_path(to_string(ShtPath::kTensor)), ShtPath::kTensor);
 }
 
 // The recurrence run by tensor operations (on the fly, or auto over the budget) against the host kernels: small
@@ -504,27 +504,6 @@ TEST(Sht, TensorPathRecurrenceEqualsHostKernels) {
                   c.name.c_str(), on_the_fly ? "on the fly" : "over budget", forward, inverse);
     }
   }
-}
-
-TEST(Sht, TensorPathRecurrenceGradientsMatchFiniteDifferences) {
-  for (const auto& c : all_small_grids()) {
-    const bool healpix = c.name == "healpix";
-    ShtOptions options = on_path(ShtPath::kTensor, healpix ? 9 : -1, healpix ? 1 : -1);
-    options.mode = ShtMode::kOnTheFly;
-    const Sht sht(c.grid, options);
-    const at::Tensor x = at::randn({2, c.grid->size()}, at::kDouble).requires_grad_(true);
-    const auto forward = testing::gradcheck(
-        [&](const std::vector<at::Tensor>& in) { return at::view_as_real(sht.forward(in[0])); }, {x});
-    EXPECT_LT(forward.max_abs_error, 1e-7) << c.name << " forward, " << forward.worst;
-    const at::Tensor alm_re = at::randn({2, sht.lmax() + 1, sht.lmax() + 1}, at::kDouble).requires_grad_(true);
-    const at::Tensor alm_im = at::randn({2, sht.lmax() + 1, sht.lmax() + 1}, at::kDouble).requires_grad_(true);
-    const auto inverse = testing::gradcheck(
-        [&](const std::vector<at::Tensor>& in) { return sht.inverse(at::complex(in[0], in[1])); }, {alm_re, alm_im});
-    EXPECT_LT(inverse.max_abs_error, 1e-7) << c.name << " inverse, " << inverse.worst;
-    EXPECT_EQ(inverse.checked, 2 * alm_re.numel());
-  }
-  EXPECT_NE(error_of([] { parse_sht_path("gpu"); }).find("known: auto, host, tensor"), std::string::npos);
-  EXPECT_EQ(parse_sht_path(to_string(ShtPath::kTensor)), ShtPath::kTensor);
 }
 
 // CUDA against the CPU on the same input, float64 to 1e-12 and float32 to 1e-5, forward, inverse and both
