@@ -28,8 +28,16 @@ if [ -n "$deps" ]; then
   root=$(mktemp -d /tmp/sphaera-deps.XXXXXX)
   for f in "$deps"/*.deb; do dpkg -x "$f" "$root"; done
   multiarch=usr/lib/x86_64-linux-gnu
+  # cairo.pc names private requirements (glib, pixman, X libraries...) whose .pc files come with -dev packages
+  # not carried; Sphaera links cairo dynamically and includes none of their headers: empty stand-ins.
+  stub="$root/stub-pkgconfig"
+  mkdir -p "$stub"
+  for pc in gobject-2.0 glib-2.0 pixman-1 fontconfig freetype2 libpng xcb-shm xcb xcb-render xrender x11 xext; do
+    [ -f "$root/$multiarch/pkgconfig/$pc.pc" ] ||
+      printf 'Name: %s\nDescription: stand-in for a private requirement of cairo\nVersion: 99\n' "$pc" > "$stub/$pc.pc"
+  done
   export PKG_CONFIG_SYSROOT_DIR="$root"
-  export PKG_CONFIG_LIBDIR="$root/$multiarch/pkgconfig:$root/usr/share/pkgconfig"
+  export PKG_CONFIG_LIBDIR="$root/$multiarch/pkgconfig:$root/usr/share/pkgconfig:$stub"
   export LD_LIBRARY_PATH="$root/$multiarch${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export CPATH="$root/usr/include${CPATH:+:$CPATH}"
   cmake_args+=(-DCMAKE_PREFIX_PATH="$prefix;$root/usr" -DCMAKE_LIBRARY_PATH="$root/$multiarch"

@@ -20,6 +20,8 @@ packages=(
   libhealpix-cxx-dev healpy-data libcfitsio-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libcairo2-dev
   googletest libgtest-dev libbenchmark-dev
+  # NetCDF (the climate data readers) and Gloo (distributed training): installed for the work that will use
+  # them; nothing links them yet.
   libnetcdf-dev libgloo-dev
   # The virtual environment that holds LibTorch.
   python3 python3-venv

@@ -73,10 +73,11 @@ struct UnitScalars {
 
 }  // namespace
 
-at::Tensor cusparse_spmm(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& values,
+at::Tensor cusparse_spmm(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& values_in,
                          const at::Tensor& x_in, int64_t rows, int64_t cols) {
   const c10::cuda::CUDAGuard guard(x_in.device());
   const at::Tensor x = x_in.contiguous();
+  const at::Tensor values = values_in.contiguous();  // a view (with_values of a slice) would have strides
   const int64_t n = x.size(1);
   if (rows == 0 || n == 0 || col.numel() == 0) return at::zeros({rows, n}, x.options());
   at::Tensor y = at::empty({rows, n}, x.options());
