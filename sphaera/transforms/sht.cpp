@@ -219,13 +219,16 @@ Sht::Sht(GridPtr grid, ShtOptions options) : grid_(std::move(grid)), options_(op
   std::vector<double> ring_weight(R);
   for (int64_t r = 0; r < R; ++r) ring_weight[r] = layout_->rings[r].weight;
   if (options.ring_weights) ring_weight = healpix_ring_weights(healpix_nside, options.healpy_data_dir);
-  ring_weight_ = ring_weight;
-  // Fourier stages: the analysis weights rings by their quadrature (not on McEwen–Wiaux: weights come after
-  // the torus step); the synthesis is the adjoint of an analysis that doubles m > 0.
-  std::vector<double> ones_r(R, 1.0), ones_m(lmax_ + 1, 1.0), doubling(lmax_ + 1, 2.0);
+  // Fourier stages (factors per ring and per order, shared by both implementations): the analysis weights
+  // rings by their quadrature (not on McEwen–Wiaux: weights come after the torus step); the synthesis is the
+  // adjoint of an analysis that doubles m > 0.
+  const std::vector<double> ones_r(R, 1.0);
+  std::vector<double> doubling(lmax_ + 1, 2.0);
   doubling[0] = 1.0;
-  analysis_stage_ = fourier_stage(layout_, lmax_, grid_->size(), layout_->torus_forward ? ones_r : ring_weight, ones_m);
-  synthesis_stage_ = fourier_stage(layout_, lmax_, grid_->size(), ones_r, doubling);
+  analysis_factors_ = {layout_->torus_forward ? ones_r : ring_weight, std::vector<double>(lmax_ + 1, 1.0)};
+  synthesis_factors_ = {ones_r, doubling};
+  analysis_stage_ = fourier_stage(layout_, lmax_, grid_->size(), analysis_factors_.ring, analysis_factors_.order);
+  synthesis_stage_ = fourier_stage(layout_, lmax_, grid_->size(), synthesis_factors_.ring, synthesis_factors_.order);
 
   // Legendre plans: the rings for synthesis; on McEwen–Wiaux, Gauss–Legendre nodes for analysis.
   const std::vector<double> theta = ring_thetas(*layout_);
@@ -302,14 +305,12 @@ std::shared_ptr<const Sht::Stages> Sht::tensor_stages(at::Device device, at::Sca
   const bool tables =
       options_.mode == ShtMode::kPrecompute || (options_.mode == ShtMode::kAuto && bytes <= options_.memory_budget);
   const int64_t block_bytes = std::max<int64_t>(options_.memory_budget / 4, int64_t{1} << 20);
-  const std::vector<double> ones_r(layout_->rings.size(), 1.0);
-  std::vector<double> ones_m(lmax_ + 1, 1.0), doubling(lmax_ + 1, 2.0);
-  doubling[0] = 1.0;
-  auto analysis_fourier = std::make_shared<const detail::TensorRingFourier>(
-      layout_->rings, layout_->ring_order, lmax_, grid_->size(), layout_->torus_forward ? ones_r : ring_weight_, ones_m,
-      device, real_type);
+  auto analysis_fourier = std::make_shared<const detail::TensorRingFourier>(layout_->rings, layout_->ring_order, lmax_,
+                                                                            grid_->size(), analysis_factors_.ring,
+                                                                            analysis_factors_.order, device, real_type);
   auto synthesis_fourier = std::make_shared<const detail::TensorRingFourier>(
-      layout_->rings, layout_->ring_order, lmax_, grid_->size(), ones_r, doubling, device, real_type);
+      layout_->rings, layout_->ring_order, lmax_, grid_->size(), synthesis_factors_.ring, synthesis_factors_.order,
+      device, real_type);
   auto synthesis_legendre = std::make_shared<const detail::TensorLegendre>(ring_thetas(*layout_), lmax_, device,
                                                                            real_type, tables, block_bytes);
   auto analysis_legendre = layout_->torus_forward ? std::make_shared<const detail::TensorLegendre>(

@@ -127,7 +127,10 @@ class Sht {
   std::shared_ptr<const Stages> host_stages_;
   ShtOptions options_;
   std::vector<double> analysis_theta_;  // colatitudes of the analysis nodes (the rings, or Gauss–Legendre)
-  std::vector<double> ring_weight_;
+  struct FourierFactors {
+    std::vector<double> ring, order;  // per ring w_r, per order c_m (ring_transform.h)
+  };
+  FourierFactors analysis_factors_, synthesis_factors_;
   mutable std::mutex tensor_mutex_;
   mutable std::map<std::string, std::shared_ptr<const Stages>> tensor_stages_;
 };
