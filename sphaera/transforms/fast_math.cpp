@@ -1,5 +1,7 @@
 #include "sphaera/transforms/fast_math.h"
 
+#include "sphaera/transforms/simd.h"
+
 namespace sphaera::transforms {
 
 namespace {
@@ -20,10 +22,7 @@ using ExpFn = void (*)(double*, int64_t);
 
 ExpFn pick() {
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("avx512vl")) {
-    return exp_avx512;
-  }
+  if (simd_level() == SimdLevel::kAvx512) return exp_avx512;
 #endif
   return exp_generic;
 }

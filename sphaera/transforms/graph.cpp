@@ -21,38 +21,23 @@
 #include "sphaera/transforms/fast_math.h"
 #include "sphaera/transforms/healpix_grid.h"
 #include "sphaera/transforms/knn.h"
+#include "sphaera/transforms/phase_timer.h"
 
 namespace sphaera::transforms {
 
 namespace {
 
-// SPHAERA_GRAPH_TIMING=1 prints the time of each construction phase on stderr (for profiling).
-class PhaseTimer {
- public:
-  PhaseTimer() : on_(std::getenv("SPHAERA_GRAPH_TIMING") != nullptr), last_(std::chrono::steady_clock::now()) {}
-  void operator()(const char* phase) {
-    if (!on_) return;
-    const auto now = std::chrono::steady_clock::now();
-    std::fprintf(stderr, "graph: %-12s %8.3f s\n", phase, std::chrono::duration<double>(now - last_).count());
-    last_ = now;
-  }
-
- private:
-  bool on_;
-  std::chrono::steady_clock::time_point last_;
-};
-
 core::CsrMatrix build(const Grid& grid, const GraphOptions& options, GraphMatrix what) {
-  PhaseTimer timer;
+  PhaseTimer timer("graph");  // SPHAERA_GRAPH_TIMING: the time of each phase on stderr
   const auto* healpix = dynamic_cast<const HealpixGrid*>(&grid);
   const auto dirs = grid.directions().to(at::kCPU, at::kDouble).contiguous();
-  timer("directions");
+  timer.lap("directions");
   SPHAERA_CHECK(healpix != nullptr || options.construction == GraphConstruction::kV2,
                 "graph: construction v1 links HEALPix neighbours, but the grid is ", grid.key(), " (use v2)");
   SPHAERA_CHECK(healpix != nullptr || options.kernel_width.has_value(), "graph: no published kernel width for ",
                 grid.key(), " (the table is for HEALPix): set kernel_width");
   auto result = core::CsrMatrix::from_arrays(graph_matrix(sphere_points(healpix, dirs), options, what));
-  timer("graph");
+  timer.lap("graph");
   return result;
 }
 

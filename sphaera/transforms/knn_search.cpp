@@ -21,6 +21,8 @@
 
 #include "sphaera/core/check.h"
 #include "sphaera/transforms/fast_math.h"
+#include "sphaera/transforms/phase_timer.h"
+#include "sphaera/transforms/simd.h"
 
 namespace sphaera::transforms {
 
@@ -196,11 +198,8 @@ __attribute__((target("avx512f,avx512vl"))) inline __m512d d2_eight(const __m512
   return _mm512_maskz_add_round_pd(0xff, xy, _mm512_mul_pd(dz, dz), kRound);
 }
 
-// Whether the AVX-512 kernels run here (the CPU has F, VL, DQ and BW, and SPHAERA_NO_AVX512 is not set).
-bool cpu_has_avx512() {
-  return std::getenv("SPHAERA_NO_AVX512") == nullptr && __builtin_cpu_supports("avx512f") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
-}
+// Whether the AVX-512 kernels run here (simd.h: the CPU has F, VL, DQ and BW, and SPHAERA_SIMD allows them).
+bool cpu_has_avx512() { return simd_level() == SimdLevel::kAvx512; }
 
 // AVX-512: 8 candidates per step, compress-stores of the kept ones (the same doubles as scan_generic).
 __attribute__((target("avx512f,avx512vl"))) int64_t scan_avx512(double px, double py, double pz, double t, int32_t self,
@@ -1548,17 +1547,8 @@ core::CsrArrays symmetric_knn_graph(const SpherePoints& points, const KnnGraphOp
     }
     return out;
   }
-  // SPHAERA_GRAPH_TIMING=1 prints the time of each pass on stderr (for profiling).
-  const bool timing = std::getenv("SPHAERA_GRAPH_TIMING") != nullptr;
-  auto last = std::chrono::steady_clock::now();
-  auto phase = [&](const char* what, int64_t count, const char* of) {
-    const auto now = std::chrono::steady_clock::now();
-    if (timing) {
-      std::fprintf(stderr, "graph:   %-22s %8.3f s (%lld %s)\n", what,
-                   std::chrono::duration<double>(now - last).count(), static_cast<long long>(count), of);
-    }
-    last = now;
-  };
+  PhaseTimer timer("graph:  ");  // SPHAERA_GRAPH_TIMING: the time of each pass on stderr
+  auto phase = [&](const char* what, int64_t count, const char* of) { timer.lap(what, count, of); };
   const Buckets buckets = make_buckets(points, k);
   const Searcher searcher(points.xyz, n, k, buckets, kFirstRings);
   core::Buffer<double> kth_d2(n);

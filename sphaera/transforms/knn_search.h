@@ -96,8 +96,8 @@ void weights_to_matrix(core::CsrArrays& a, GraphMatrix what);
 /// symmetric_knn_graph() then search faces 0, 4 and 8 only.
 bool rows_of_faces_turned(const SpherePoints& points);
 
-/// Whether symmetric_knn_graph() can use tiles here: the CPU has AVX-512 (F, VL, DQ, BW) and SPHAERA_NO_AVX512
-/// is not set in the environment.
+/// Whether symmetric_knn_graph() can use tiles here: simd_level() is kAvx512 (the CPU has AVX-512 F, VL, DQ
+/// and BW, and SPHAERA_SIMD allows it; simd.h).
 bool knn_tiles_available();
 
 /// Squared chord distance as the search computes it (symmetric in its arguments, bit for bit).

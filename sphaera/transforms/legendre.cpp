@@ -8,6 +8,7 @@
 
 
 #include "sphaera/core/check.h"
+#include "sphaera/transforms/simd.h"
 
 namespace sphaera::transforms {
 
@@ -460,21 +461,10 @@ SPHAERA_KERNEL_FOR_ISAS(synthesis_m)
 SPHAERA_KERNEL_FOR_ISAS(analysis_m)
 SPHAERA_KERNEL_FOR_ISAS(tables_m)
 
-enum class Isa { kAvx512, kAvx2, kGeneric };
-Isa detect_isa() {
-  if (std::getenv("SPHAERA_NO_AVX512") == nullptr && __builtin_cpu_supports("avx512f")) return Isa::kAvx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
-  return Isa::kGeneric;
-}
-Isa isa() {
-  static const Isa value = detect_isa();
-  return value;
-}
-
 OrderKernel pick(OrderKernel avx512, OrderKernel avx2, OrderKernel generic) {
-  switch (isa()) {
-    case Isa::kAvx512: return avx512;
-    case Isa::kAvx2: return avx2;
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return avx512;
+    case SimdLevel::kAvx2: return avx2;
     default: return generic;
   }
 }

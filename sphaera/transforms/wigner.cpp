@@ -21,6 +21,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "sphaera/core/check.h"
+#include "sphaera/transforms/simd.h"
 
 namespace sphaera::transforms {
 
@@ -154,11 +155,10 @@ SPHAERA_WIGNER_KERNELS(generic, )
 
 Kernels pick_kernels() {
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (std::getenv("SPHAERA_NO_AVX512") == nullptr && __builtin_cpu_supports("avx512f")) {
-    return {row_avx512, pair_dot_avx512, pair_axpy_avx512};
-  }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    return {row_avx2, pair_dot_avx2, pair_axpy_avx2};
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return {row_avx512, pair_dot_avx512, pair_axpy_avx512};
+    case SimdLevel::kAvx2: return {row_avx2, pair_dot_avx2, pair_axpy_avx2};
+    default: break;
   }
 #endif
   return {row_generic, pair_dot_generic, pair_axpy_generic};

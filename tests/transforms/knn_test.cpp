@@ -185,14 +185,21 @@ TEST(KnnGraphTest, EqualsTheUnionOfBruteForceLists) {
 }
 
 TEST(KnnGraphTest, TilesEqualBucketsBitForBit) {
-  // nside 32 and 64: every k and matrix; nside 128 (most rows tiled): the k of the nside 1024 target.
-  for (int64_t nside : {32, 64, 128}) {
+  if (!sphaera::transforms::knn_tiles_available()) {
+    GTEST_SKIP() << "the tiled search needs AVX-512 (and SPHAERA_SIMD allowing it): only the bucket search runs here";
+  }
+  // nside 32 and 64: every k and matrix; nside 128 and 256: the k of DeepSphere's graphs. From nside 256 on
+  // more than 7 rows in 8 are tiled, and the bucket rows are kept from the counting pass for the writing one
+  // (the other branch of pass 3).
+  for (int64_t nside : {32, 64, 128, 256}) {
     HealpixGrid grid(nside);
     const auto dirs = grid.directions();
     const auto points = sphere_points(&grid, dirs);
+    const int64_t n = grid.size();
     for (int k : {8, 20, 40, 60}) {
-      if (nside == 128 && k != 20) continue;
+      if (nside >= 128 && k != 20 && (nside != 256 || k != 8)) continue;
       for (GraphMatrix m : {GraphMatrix::kAdjacency, GraphMatrix::kCombinatorial, GraphMatrix::kNormalized}) {
+        if (nside == 256 && m == GraphMatrix::kCombinatorial) continue;  // the same rows as kNormalized
         SCOPED_TRACE("nside " + std::to_string(nside) + ", k " + std::to_string(k) + ", matrix " +
                      std::to_string(static_cast<int>(m)));
         KnnGraphOptions options;
@@ -203,14 +210,96 @@ TEST(KnnGraphTest, TilesEqualBucketsBitForBit) {
         options.tiled_rows = &tiled;
         const CsrArrays with_tiles = symmetric_knn_graph(points, options);
         options.tiles = false;
-        options.tiled_rows = nullptr;
+        int64_t untiled = -1;
+        options.tiled_rows = &untiled;
         const CsrArrays without = symmetric_knn_graph(points, options);
+        EXPECT_EQ(untiled, 0);
+        // Tiles answer every pixel whose (2R + 1)² window lies in its base face: at least a third of the sky
+        // from nside 32 (the counts printed below), more than 7 rows in 8 from nside 256 on.
+        EXPECT_GT(tiled * 8, n);
+        if (nside >= 256) {
+          EXPECT_GE(tiled * 8, 7 * n);
+        }
         EXPECT_TRUE(same_bits(with_tiles, without));
         if (m != GraphMatrix::kAdjacency) continue;
-        std::cout << "[          ] nside " << nside << ", k " << k << ": " << tiled << " of " << grid.size()
-                  << " rows tiled\n";
+        std::cout << "[          ] nside " << nside << ", k " << k << ": " << tiled << " of " << n << " rows tiled\n";
       }
     }
+  }
+}
+
+// The brute-force reference at a resolution where the tiles answer nearly every row (nside 256), on clusters of
+// pixels around chosen centres (face interiors, base-face edges and corners, the poles): every pixel of a
+// cluster gets its k nearest by a scan of the whole sky, and the row of each centre must be exactly
+// knn(i) ∪ {j : i ∈ knn(j)}. A j with i ∈ knn(j) lies within j's k-th distance of i; the cluster holds every
+// pixel within twice the centre's k-th distance, and the test checks that no cluster pixel's k-th distance
+// comes near that radius (HEALPix pixels have nearly equal areas, so neither do the pixels beyond it), so every
+// such j is in the cluster.
+TEST(KnnGraphTest, LargeSkyRowsEqualBruteForceOnSampledClusters) {
+  const int64_t nside = 256;
+  const int k = 20;
+  HealpixGrid grid(nside);
+  const auto dirs = grid.directions();
+  const auto points = sphere_points(&grid, dirs);
+  const int64_t n = grid.size();
+  KnnGraphOptions options;
+  options.k = k;
+  options.c = test_c(nside);
+  options.matrix = GraphMatrix::kAdjacency;
+  int64_t tiled = 0;
+  options.tiled_rows = &tiled;
+  const CsrArrays graph = symmetric_knn_graph(points, options);
+  const double* xyz = points.xyz;
+  auto d2 = [&](int64_t a, int64_t b) { return sphaera::transforms::chord2(xyz + 3 * a, xyz + 3 * b); };
+  // The k smallest keys (d², j), j ≠ i, by a scan of every pixel (a sorted list of k, insertion below its end).
+  auto brute_knn = [&](int64_t i) {
+    std::vector<std::pair<double, int32_t>> best;
+    for (int64_t j = 0; j < n; ++j) {
+      if (j == i) continue;
+      const std::pair<double, int32_t> key(d2(i, j), static_cast<int32_t>(j));
+      if (static_cast<int>(best.size()) == k && !(key < best.back())) continue;
+      best.insert(std::upper_bound(best.begin(), best.end(), key), key);
+      if (static_cast<int>(best.size()) > k) best.pop_back();
+    }
+    return best;
+  };
+  // NEST index of (x, y) in base face f: x bits at even positions, y bits at odd ones.
+  auto nest = [&](int64_t f, int64_t x, int64_t y) {
+    int64_t p = 0;
+    for (int b = 0; (int64_t{1} << b) < nside; ++b) p |= ((x >> b) & 1) << (2 * b) | ((y >> b) & 1) << (2 * b + 1);
+    return f * nside * nside + p;
+  };
+  const std::vector<int64_t> centres = {
+      nest(0, 100, 140),          // face interiors (tiled), in a first face of a row and in turned ones
+      nest(4, 128, 128), nest(9, 30, 200),
+      nest(0, nside - 1, nside - 1),  // the north pole (face 0's north corner)
+      nest(8, 0, 0),                  // the south pole (face 8's south corner)
+      nest(5, nside - 1, 0),          // a corner of a face on the equator's row
+      nest(5, nside - 1, 100),        // an x edge and a y edge (bucket search near them)
+      nest(11, 77, 0), nest(2, 1, 60),  // one pixel in from an edge
+  };
+  for (int64_t i : centres) {
+    SCOPED_TRACE("centre " + std::to_string(i));
+    const auto own = brute_knn(i);
+    const double radius2 = 4.0 * own.back().first;  // (2 × the k-th chord)²
+    std::set<int32_t> expected;
+    for (const auto& key : own) expected.insert(key.second);
+    double widest2 = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      if (j == i || d2(i, j) > radius2) continue;
+      const auto theirs = brute_knn(j);
+      widest2 = std::max(widest2, theirs.back().first);
+      for (const auto& key : theirs) {
+        if (key.second == i) expected.insert(static_cast<int32_t>(j));
+      }
+    }
+    // Every cluster pixel's k-th chord is under 0.8 of the radius (0.64 squared).
+    ASSERT_LT(widest2, 0.64 * radius2) << "the cluster may miss a pixel that has the centre among its k nearest";
+    const std::set<int32_t> got(graph.col.data() + graph.row_ptr[i], graph.col.data() + graph.row_ptr[i + 1]);
+    EXPECT_EQ(got, expected);
+  }
+  if (sphaera::transforms::knn_tiles_available()) {
+    EXPECT_GE(tiled * 8, 7 * n);
   }
 }
 
