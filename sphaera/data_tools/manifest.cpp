@@ -166,6 +166,7 @@ std::vector<ManifestEntry> read_manifest(const std::string& path) {
     SPHAERA_CHECK(fields.size() == header_size, path, ":", record_line, ": ", fields.size(),
                   " field(s), the header has ", header_size);
     ManifestEntry e;
+    e.line = record_line;
     const std::string& input = fields[input_col];
     const std::string& label = fields[label_col];
     SPHAERA_CHECK(!input.empty(), path, ":", record_line, ": empty 'input'");

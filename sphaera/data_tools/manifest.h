@@ -21,6 +21,7 @@ struct ManifestEntry {
   std::string label_map;  ///< resolved path of the label map, or empty when the label is a class
   std::string variable;   ///< optional (empty when absent)
   std::string time;       ///< optional (empty when absent)
+  int line = 0;           ///< read_manifest: the CSV line where the row starts (for error messages)
 };
 
 /// Reads a manifest. Throws core::InvalidArgument naming file:line on a missing file, an empty file or one

@@ -50,7 +50,10 @@ NetworkImpl::NetworkImpl(transforms::GridPtr input_grid, int64_t input_channels,
   }
 }
 
-at::Tensor NetworkImpl::forward(const at::Tensor& x) {
+at::Tensor NetworkImpl::forward(const at::Tensor& x) { return forward_observed(x, {}); }
+
+at::Tensor NetworkImpl::forward_observed(const at::Tensor& x,
+                                         const std::function<void(size_t, const at::Tensor&)>& observe) {
   SPHAERA_CHECK(x.defined() && x.dim() == 3 && x.size(1) == input_channels_ && x.size(2) == input_grid_->size(),
                 "Network: input must be [B, ", input_channels_, ", ", input_grid_->size(), "] (channels, pixels of ",
                 input_grid_->key(), "), got ", x.defined() ? x.sizes() : c10::IntArrayRef{});
@@ -78,6 +81,7 @@ at::Tensor NetworkImpl::forward(const at::Tensor& x) {
         y = layer.module.forward(y);
         break;
     }
+    if (observe) observe(i, y);
   }
   return y;
 }

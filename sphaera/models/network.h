@@ -1,6 +1,7 @@
 #pragma once
 /// A network: the list of layers a model section builds (see registry.h), run in order.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ class NetworkImpl : public torch::nn::Module {
   /// [B, input_channels, input_grid.size()] → [B, output_channels, output_grid.size()], or [B, output_channels]
   /// when output_grid() is null (classifiers: logits).
   at::Tensor forward(const at::Tensor& x);
+  /// forward(), calling `observe(i, y)` with the output of each layer i in turn (diagnostics: the trainer
+  /// finds the first layer whose output is not finite).
+  at::Tensor forward_observed(const at::Tensor& x, const std::function<void(size_t, const at::Tensor&)>& observe);
 
   const transforms::GridPtr& input_grid() const { return input_grid_; }
   int64_t input_channels() const { return input_channels_; }

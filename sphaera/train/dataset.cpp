@@ -7,6 +7,7 @@
 #include "sphaera/core/check.h"
 #include "sphaera/data_tools/healpix_fits.h"
 #include "sphaera/data_tools/manifest.h"
+#include "sphaera/train/progress.h"
 
 namespace sphaera::train {
 
@@ -21,17 +22,26 @@ Split load_split(const std::string& manifest, const DataConfig& data, int64_t ch
   split.valid = torch::ones({n * patches, channels, patch_pixels}, torch::kBool);
   split.labels = torch::empty({n * patches}, torch::kLong);
   const int64_t classes = static_cast<int64_t>(data.classes.size());
+  Progress progress(what + ": reading maps", n);
   for (int64_t i = 0; i < n; ++i) {
     const auto& entry = entries[i];
-    SPHAERA_CHECK(entry.label >= 0 && entry.label < classes, manifest, ": ", entry.input, ": label ", entry.label,
+    const std::string row = manifest + ":" + std::to_string(entry.line);
+    SPHAERA_CHECK(entry.label_map.empty(), row, ": the label is a map (", entry.label_map,
+                  "): the classification trainer takes one integer class per map");
+    SPHAERA_CHECK(entry.label >= 0 && entry.label < classes, row, ": ", entry.input, ": label ", entry.label,
                   " is outside [0, ", classes, ") (data.classes has ", classes, " names)");
-    at::Tensor map = data_tools::read_healpix_map(entry.input, data.nside);
+    at::Tensor map;
+    try {
+      map = data_tools::read_healpix_map(entry.input, data.nside);
+    } catch (const core::InvalidArgument& e) {
+      throw core::InvalidArgument(row + ": " + e.what());
+    }
     if (map.dim() == 1) map = map.unsqueeze(0);
-    SPHAERA_CHECK(map.size(0) == channels, entry.input, ": has ", map.size(0), " channel(s), expected ", channels,
+    SPHAERA_CHECK(map.size(0) == channels, row, ": ", entry.input, ": has ", map.size(0), " channel(s), expected ", channels,
                   " (data.channels)");
     const auto invalid = data_tools::invalid_pixel_mask(map);
     const int64_t bad = invalid.sum().item<int64_t>();
-    SPHAERA_CHECK(bad == 0 || data.mask_invalid, entry.input, ": ", bad,
+    SPHAERA_CHECK(bad == 0 || data.mask_invalid, row, ": ", entry.input, ": ", bad,
                   " pixel(s) are NaN or UNSEEN; set data.mask_invalid: true to mask them");
     // NEST patches of order o are consecutive runs of patch_pixels pixels.
     auto patched = map.view({channels, patches, patch_pixels}).permute({1, 0, 2});
@@ -39,7 +49,9 @@ Split load_split(const std::string& manifest, const DataConfig& data, int64_t ch
     split.valid.slice(0, i * patches, (i + 1) * patches).copy_(invalid.logical_not().view({channels, patches, patch_pixels}).permute({1, 0, 2}));
     split.labels.slice(0, i * patches, (i + 1) * patches).fill_(entry.label);
     for (int64_t p = 0; p < patches; ++p) split.sources.push_back(entry.input);
+    progress.update(i + 1);
   }
+  progress.finish();
   return split;
 }
 

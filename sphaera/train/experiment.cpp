@@ -73,6 +73,7 @@ void parse_solver(Section solver, SolverConfig& out) {
   out.checkpoint_every = solver.integer("checkpoint_every", 0, 0, 1000000);
   out.monitor = solver.text("monitor", "val.accuracy", {"val.accuracy", "val.loss"});
   out.amp = solver.text("amp", "none", {"none", "bf16", "fp16"});
+  out.on_non_finite = solver.text("on_non_finite", "stop", {"stop", "skip"});
   Section early = solver.section("early_stopping");
   out.early_stopping_patience = early.integer("patience", 0, 0, 1000000);
   early.finish();

@@ -44,6 +44,10 @@ struct SolverConfig {
   int64_t early_stopping_patience = 0;       ///< stop after N epochs without improvement (0: never)
   std::string monitor = "val.accuracy";      ///< val.accuracy (higher is better) | val.loss (lower)
   std::string amp = "none";                  ///< none | bf16 | fp16: mixed precision (train/amp.h)
+  /// A NaN or Inf loss or gradient: stop (naming epoch, step and the first layer where it appeared; the last
+  /// checkpoint stays the last good one) or skip the step and go on (counted; fp16 steps the loss scaler
+  /// skips are its own and not counted).
+  std::string on_non_finite = "stop";        ///< stop | skip
 };
 
 struct ExperimentConfig {

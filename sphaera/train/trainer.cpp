@@ -1,10 +1,13 @@
 #include "sphaera/train/trainer.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -21,8 +24,10 @@
 #include "sphaera/train/config.h"
 #include "sphaera/train/dataset.h"
 #include "sphaera/train/experiment.h"
+#include "sphaera/train/experiment_model.h"
 #include "sphaera/train/metrics.h"
 #include "sphaera/train/progress.h"
+#include "sphaera/train/solver.h"
 #include "sphaera/transforms/healpix_grid.h"
 
 namespace sphaera::train {
@@ -31,64 +36,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-// The model and everything needed to run it, rebuilt identically from a config.
-struct Built {
-  ExperimentConfig exp;
-  c10::Device device{c10::kCPU};
-  transforms::GridPtr grid;
-  models::Network net{nullptr};
-};
-
-transforms::GridPtr input_grid(const DataConfig& data) {
-  // With partial sky every patch is fed to one graph: the one of patch 0 (as DeepSphere does); the
-  // 12·order² NEST patches share its pixel layout.
-  if (data.order > 0) return transforms::HealpixGrid::patch(data.nside, data.order, 0);
-  return std::make_shared<transforms::HealpixGrid>(data.nside);
-}
-
-Built build(ExperimentConfig exp) {
-  Built b;
-  b.device = core::parse_device(exp.device);
-  b.grid = input_grid(exp.data);
-  models::ModelInputs inputs;
-  inputs.grid = b.grid;
-  inputs.in_channels = exp.data.channels;
-  inputs.num_classes = static_cast<int64_t>(exp.data.classes.size());
-  try {
-    b.net = models::build_network(exp.model, inputs);
-  } catch (const core::InvalidArgument& e) {
-    throw core::InvalidArgument(exp.config.locate_message(e.what()));
-  }
-  b.net->to(b.device);
-  b.exp = std::move(exp);
-  return b;
-}
-
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const SolverConfig& s, models::Network& net) {
-  if (s.optimizer == "sgd") {
-    return std::make_unique<torch::optim::SGD>(
-        net->parameters(), torch::optim::SGDOptions(s.lr).momentum(s.momentum).weight_decay(s.weight_decay));
-  }
-  return std::make_unique<torch::optim::Adam>(net->parameters(),
-                                              torch::optim::AdamOptions(s.lr).weight_decay(s.weight_decay));
-}
-
-void set_lr(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
-}
-
-// Learning rate of an epoch (0-based). Warm-up ramps linearly to lr over `warmup_epochs`; the schedule
-// then runs over the remaining epochs. `plateau_lr` is the reduce-on-plateau state.
-double scheduled_lr(const SolverConfig& s, int64_t epoch, double plateau_lr) {
-  if (epoch < s.warmup_epochs) return s.lr * static_cast<double>(epoch + 1) / (s.warmup_epochs + 1);
-  const int64_t e = epoch - s.warmup_epochs;
-  const int64_t span = std::max<int64_t>(1, s.epochs - s.warmup_epochs);
-  if (s.schedule == "step") return s.lr * std::pow(s.gamma, static_cast<double>(e / s.step_size));
-  if (s.schedule == "cosine") return s.min_lr + (s.lr - s.min_lr) * 0.5 * (1 + std::cos(M_PI * e / span));
-  if (s.schedule == "plateau") return plateau_lr;
-  return s.lr;
-}
 
 // A batch from host memory onto the device: on CUDA through pinned memory and an asynchronous copy (the caching
 // host allocator keeps the pinned buffer until the copy is done).
@@ -102,13 +49,17 @@ struct EvalResult {
   json metrics;
 };
 
-EvalResult evaluate(Built& b, const Split& split, const std::vector<std::string>& classes, int64_t batch_size) {
+// `label`: a progress line of that name (eval), none when empty (validation, inside an epoch's line).
+EvalResult evaluate(ExperimentModel& b, const Split& split, const std::vector<std::string>& classes, int64_t batch_size,
+                    const std::string& label = "") {
   torch::NoGradGuard no_grad;
   const AmpMode amp = parse_amp(b.exp.solver.amp);
   b.net->eval();
   ConfusionMatrix cm(static_cast<int64_t>(classes.size()));
   double loss_sum = 0;
   const auto dtype = torch::kFloat;
+  std::optional<Progress> progress;
+  if (!label.empty()) progress.emplace(label, split.size());
   for (int64_t start = 0; start < split.size(); start += batch_size) {
     const int64_t end = std::min(split.size(), start + batch_size);
     auto x = to_device(split.inputs.slice(0, start, end).to(dtype), b.device);
@@ -122,7 +73,9 @@ EvalResult evaluate(Built& b, const Split& split, const std::vector<std::string>
     }
     loss_sum += loss.item<double>();
     cm.add(logits, y);
+    if (progress) progress->update(end);
   }
+  if (progress) progress->finish();
   EvalResult r;
   r.loss = loss_sum / std::max<int64_t>(1, split.size());
   r.metrics = cm.to_json(classes);
@@ -258,9 +211,46 @@ std::vector<json> read_jsonl(const fs::path& path) {
   return lines;
 }
 
-bool improves(const std::string& monitor, double value, const json& best) {
-  if (best.is_null()) return true;
-  return monitor == "val.loss" ? value < best.get<double>() : value > best.get<double>();
+// The first layer whose output on `x` is not finite, as "model.layers[2] (cheb_conv)", for a batch whose loss
+// was not finite (the forward is run again, without gradients, under the same autocast).
+std::string first_non_finite_layer(ExperimentModel& b, const at::Tensor& x, AmpMode amp) {
+  if (!x.isfinite().all().item<bool>()) return "the input batch itself holds NaN or Inf";
+  torch::NoGradGuard no_grad;
+  const AutocastGuard autocast(amp, b.device.type());
+  std::optional<size_t> first;
+  b.net->forward_observed(x, [&](size_t i, const at::Tensor& y) {
+    if (!first && !y.isfinite().all().item<bool>()) first = i;
+  });
+  if (!first) return "every layer's output is finite: the loss itself overflowed";
+  const auto& layer = b.net->layers()[*first];
+  return "first non-finite output: " + layer.where + " (" + layer.type + ")";
+}
+
+// The first parameter (in the network's order) whose gradient holds NaN or Inf, or "" when all are finite
+// (one reduction over all gradients; the names are looked at only when one is not finite).
+std::string first_non_finite_gradient(models::Network& net) {
+  std::vector<at::Tensor> finite;
+  for (const auto& p : net->parameters()) {
+    if (p.grad().defined()) finite.push_back(p.grad().isfinite().all());
+  }
+  if (finite.empty() || torch::stack(finite).all().item<bool>()) return "";
+  for (const auto& item : net->named_parameters()) {
+    const at::Tensor& g = item.value().grad();
+    if (g.defined() && !g.isfinite().all().item<bool>()) return item.key();
+  }
+  return "";
+}
+
+// A checkpoint records the grid, channels and classes its network was trained on; the network rebuilt from
+// its stored config must take the same (a checkpoint edited by hand, or written by a version that read its
+// config otherwise, would otherwise be evaluated on the wrong inputs).
+void check_checkpoint_inputs(const json& meta, const ExperimentModel& b, const std::string& checkpoint) {
+  const json expected = {{"grid", b.grid->key()}, {"channels", b.exp.data.channels}, {"classes", b.exp.data.classes}};
+  for (const auto& [key, value] : expected.items()) {
+    SPHAERA_CHECK(meta.contains(key), checkpoint, ": the checkpoint does not record its ", key);
+    SPHAERA_CHECK(meta[key] == value, checkpoint, ": the checkpoint was trained with ", key, " ", meta[key].dump(),
+                  " but its stored config gives ", value.dump());
+  }
 }
 
 }  // namespace
@@ -271,19 +261,18 @@ TrainResult run_training(const TrainRequest& request) {
   ExperimentConfig exp = parse_experiment(std::move(config));
   if (request.threads) exp.threads = *request.threads;
   const int threads = core::set_num_threads(static_cast<int>(exp.threads));
-  std::cerr << "threads: " << threads << "\n";
   core::seed_everything(exp.seed);
   const RunDir chosen = choose_run_dir(request.out.empty() ? exp.output_dir : request.out, request.resume,
                                        request.overwrite);
   const fs::path run_dir = chosen.path;
   exp.config.mutable_tree()["output"]["dir"] = run_dir.string();
   exp.output_dir = run_dir.string();
-  Built b = build(std::move(exp));
+  ExperimentModel b = build_experiment_model(std::move(exp));
   const ExperimentConfig& e = b.exp;
   const SolverConfig& s = e.solver;
   const AmpMode amp = parse_amp(s.amp);
   GradScaler scaler(amp == AmpMode::kFp16);
-  std::cerr << "device: " << core::describe_device(b.device)
+  std::cerr << "device: " << core::describe_device(b.device) << ", " << threads << " CPU thread" << (threads == 1 ? "" : "s")
             << (amp == AmpMode::kNone ? "" : ", mixed precision " + s.amp) << "\n";
   std::cerr << "model:\n" << b.net->summary();
 
@@ -305,22 +294,21 @@ TrainResult run_training(const TrainRequest& request) {
   if (chosen.clear_previous) clear_previous_run(run_dir);
   fs::create_directories(run_dir / "checkpoints");
   data_tools::write_text_atomic((run_dir / "config.yaml").string(), e.config.to_yaml());
-  auto optimizer = make_optimizer(s, b.net);
+  auto optimizer = make_optimizer(s, b.net->parameters());
   int64_t first_epoch = 0;
   int64_t step = 0;
-  json best = nullptr;
-  int64_t best_epoch = -1;
-  int64_t stale_epochs = 0;
-  double plateau_lr = s.lr;
+  MonitorState monitor(s);
+  int64_t skipped_steps = 0;  // on_non_finite: skip (the whole run: carried by checkpoints)
   std::vector<json> history;
   if (request.resume) {
     load_checkpoint_state((run_dir / "checkpoints" / "last.pt").string(), *b.net, optimizer.get());
     first_epoch = state["epochs_done"].get<int64_t>();
     step = state["step"].get<int64_t>();
-    best = state["best"];
-    best_epoch = state["best_epoch"].get<int64_t>();
-    stale_epochs = state["stale_epochs"].get<int64_t>();
-    plateau_lr = state["plateau_lr"].get<double>();
+    monitor.best = state["best"];
+    monitor.best_epoch = state["best_epoch"].get<int64_t>();
+    monitor.stale_epochs = state["stale_epochs"].get<int64_t>();
+    monitor.plateau_lr = state["plateau_lr"].get<double>();
+    skipped_steps = state.value("skipped_steps", int64_t{0});
     set_rng_state(state["rng"].get<std::vector<int64_t>>());
     scaler.load_state(state.value("grad_scaler", json()));
     for (auto& line : read_jsonl(run_dir / "metrics.jsonl")) {
@@ -335,10 +323,11 @@ TrainResult run_training(const TrainRequest& request) {
     meta["config"] = e.config.tree();
     meta["epochs_done"] = epochs_done;
     meta["step"] = step;
-    meta["best"] = best;
-    meta["best_epoch"] = best_epoch;
-    meta["stale_epochs"] = stale_epochs;
-    meta["plateau_lr"] = plateau_lr;
+    meta["best"] = monitor.best;
+    meta["best_epoch"] = monitor.best_epoch;
+    meta["stale_epochs"] = monitor.stale_epochs;
+    meta["plateau_lr"] = monitor.plateau_lr;
+    meta["skipped_steps"] = skipped_steps;
     meta["normalization"] = data.norm.to_json();
     meta["classes"] = e.data.classes;
     meta["channels"] = e.data.channels;
@@ -353,7 +342,7 @@ TrainResult run_training(const TrainRequest& request) {
   const int64_t batches = (n + e.data.batch_size - 1) / e.data.batch_size;
   const auto wall_start = std::chrono::steady_clock::now();
   for (int64_t epoch = first_epoch; epoch < s.epochs; ++epoch) {
-    const double lr = scheduled_lr(s, epoch, plateau_lr);
+    const double lr = scheduled_lr(s, epoch, monitor.plateau_lr);
     set_lr(*optimizer, lr);
     b.net->train();
     // Per-epoch generators: a resumed run draws exactly what an uninterrupted one would.
@@ -365,6 +354,7 @@ TrainResult run_training(const TrainRequest& request) {
     Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(s.epochs), batches);
     double loss_sum = 0;
     int64_t right = 0;
+    int64_t seen = 0;  // samples of the steps taken (skipped ones aside)
     for (int64_t bi = 0; bi < batches; ++bi) {
       const int64_t start = bi * e.data.batch_size;
       const int64_t end = std::min(n, start + e.data.batch_size);
@@ -382,19 +372,49 @@ TrainResult run_training(const TrainRequest& request) {
         logits = b.net->forward(x);
         loss = torch::nn::functional::cross_entropy(logits, y);
       }
+      const double loss_value = loss.item<double>();
       optimizer->zero_grad();
-      scaler.scale(loss).backward();
-      scaler.step(*optimizer);
+      std::string problem;
+      if (!std::isfinite(loss_value)) {
+        problem = std::string("the loss is ") + (std::isnan(loss_value) ? "NaN" : "infinite") + "; " +
+                  first_non_finite_layer(b, x, amp);
+      } else {
+        scaler.scale(loss).backward();
+        // Under fp16 the scaler finds and skips inf/NaN gradients itself (and lowers its scale).
+        if (!scaler.enabled()) {
+          const std::string parameter = first_non_finite_gradient(b.net);
+          if (!parameter.empty()) problem = "the gradient of " + parameter + " holds NaN or Inf";
+        }
+      }
       ++step;
-      loss_sum += loss.item<double>() * (end - start);
+      if (!problem.empty()) {
+        const std::string where = "epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step) +
+                                  " (batch " + std::to_string(bi + 1) + " of " + std::to_string(batches) + ")";
+        if (s.on_non_finite == "stop") {
+          const std::string kept = epoch == 0 ? "no checkpoint was written yet"
+                                              : (run_dir / "checkpoints" / "last.pt").string() +
+                                                    " holds the last good epoch, " + std::to_string(epoch);
+          throw core::InvalidArgument(where + ": " + problem + "; training stopped (solver.on_non_finite: stop; " +
+                                      kept + ")");
+        }
+        ++skipped_steps;
+        std::cerr << (::isatty(STDERR_FILENO) ? "\n" : "") << where << ": " << problem
+                  << "; step skipped (solver.on_non_finite: skip)\n";
+        continue;
+      }
+      scaler.step(*optimizer);
+      seen += end - start;
+      loss_sum += loss_value * (end - start);
       right += logits.argmax(1).eq(y).sum().item<int64_t>();
       std::ostringstream status;
       status.precision(4);
-      status << "loss " << loss_sum / end << " acc " << static_cast<double>(right) / end;
+      status << "loss " << loss_sum / seen << " acc " << static_cast<double>(right) / seen;
       progress.update(bi + 1, status.str());
     }
-    const double train_loss = loss_sum / n;
-    const double train_acc = static_cast<double>(right) / n;
+    SPHAERA_CHECK(seen > 0, "epoch ", epoch + 1, ": every step was skipped (NaN or Inf each time, "
+                  "solver.on_non_finite: skip): nothing to learn from; check the data and the learning rate");
+    const double train_loss = loss_sum / seen;
+    const double train_acc = static_cast<double>(right) / seen;
     auto val = evaluate(b, data.val, e.data.classes, e.data.batch_size);
     const double monitored = s.monitor == "val.loss" ? val.loss : val.metrics["accuracy"].get<double>();
     std::ostringstream status;
@@ -403,17 +423,7 @@ TrainResult run_training(const TrainRequest& request) {
            << " acc " << val.metrics["accuracy"].get<double>();
     progress.finish(status.str());
 
-    const bool better = improves(s.monitor, monitored, best);
-    if (better) {
-      best = monitored;
-      best_epoch = epoch;
-      stale_epochs = 0;
-    } else {
-      ++stale_epochs;
-      if (s.schedule == "plateau" && epoch >= s.warmup_epochs && stale_epochs % s.plateau_patience == 0) {
-        plateau_lr = std::max(s.min_lr, plateau_lr * s.gamma);
-      }
-    }
+    const bool better = monitor.record(s, epoch, monitored);
     json line;
     line["epoch"] = epoch + 1;
     line["lr"] = lr;
@@ -430,8 +440,8 @@ TrainResult run_training(const TrainRequest& request) {
                       optimizer.get(), meta);
     }
     save_checkpoint((run_dir / "checkpoints" / "last.pt").string(), *b.net, optimizer.get(), meta);
-    if (s.early_stopping_patience > 0 && stale_epochs >= s.early_stopping_patience) {
-      std::cerr << "early stopping: " << s.monitor << " did not improve for " << stale_epochs << " epochs\n";
+    if (monitor.should_stop(s)) {
+      std::cerr << "early stopping: " << s.monitor << " did not improve for " << monitor.stale_epochs << " epochs\n";
       break;
     }
   }
@@ -444,8 +454,9 @@ TrainResult run_training(const TrainRequest& request) {
   auto test = evaluate(b, data.test, e.data.classes, e.data.batch_size);
   json summary;
   summary["test"] = test.metrics;
-  summary["best_epoch"] = best_epoch + 1;
-  summary["best_" + std::string(s.monitor == "val.loss" ? "val_loss" : "val_accuracy")] = best;
+  summary["best_epoch"] = monitor.best_epoch + 1;
+  summary["best_" + std::string(s.monitor == "val.loss" ? "val_loss" : "val_accuracy")] = monitor.best;
+  summary["skipped_steps"] = skipped_steps;
   summary["epochs_run"] = history.empty() ? 0 : history.back()["epoch"].get<int64_t>();
   summary["train_seconds_this_session"] = wall;
   summary["threads"] = threads;
@@ -453,7 +464,7 @@ TrainResult run_training(const TrainRequest& request) {
   summary["run_dir"] = run_dir.string();
   data_tools::write_text_atomic((run_dir / "summary.json").string(), summary.dump(2) + "\n");
   std::cout << "test accuracy: " << test.metrics["accuracy"].get<double>() << " (" << test.metrics["samples"]
-            << " samples, best epoch " << best_epoch + 1 << ")\n"
+            << " samples, best epoch " << monitor.best_epoch + 1 << ")\n"
             << "run directory: " << run_dir.string() << "\n";
   return {run_dir.string(), summary};
 }
@@ -463,9 +474,12 @@ json run_evaluation(const EvalRequest& request) {
   Config config = Config::from_json(meta["config"], request.checkpoint + " (stored config)");
   ExperimentConfig exp = parse_experiment(std::move(config));
   if (request.threads) exp.threads = *request.threads;
-  std::cerr << "threads: " << core::set_num_threads(static_cast<int>(exp.threads)) << "\n";
-  Built b = build(std::move(exp));
+  const int threads = core::set_num_threads(static_cast<int>(exp.threads));
+  ExperimentModel b = build_experiment_model(std::move(exp));
+  check_checkpoint_inputs(meta, b, request.checkpoint);
   load_checkpoint_state(request.checkpoint, *b.net, nullptr);
+  std::cerr << "device: " << core::describe_device(b.device) << ", " << threads << " CPU thread"
+            << (threads == 1 ? "" : "s") << "\n";
   const auto norm = data_tools::NormalizationStats::from_json(meta["normalization"]);
   const DataConfig& d = b.exp.data;
   std::string manifest = request.manifest;
@@ -475,7 +489,7 @@ json run_evaluation(const EvalRequest& request) {
   }
   Split split = load_split(manifest, d, d.channels, manifest);
   finalize_split(split, norm, d.normalize);
-  auto result = evaluate(b, split, d.classes, d.batch_size);
+  auto result = evaluate(b, split, d.classes, d.batch_size, "eval: samples");
   json out = result.metrics;
   out["manifest"] = manifest;
   out["checkpoint"] = request.checkpoint;

@@ -1,5 +1,6 @@
 #include "sphaera/train/trainer.h"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,8 @@
 #include "sphaera/train/checkpoint.h"
 #include "sphaera/train/config.h"
 #include "sphaera/train/experiment.h"
+#include "sphaera/train/experiment_model.h"
+#include "sphaera/train/solver.h"
 #include "sphaera/transforms/healpix_grid.h"
 
 namespace fs = std::filesystem;
@@ -208,6 +211,110 @@ TEST_F(TrainerTest, SameSeedGivesTheSameRun) {
   EXPECT_TRUE(torch::equal(weights_of("a/checkpoints/last.pt"), weights_of("b/checkpoints/last.pt")));
 }
 
+// The schedule's rate is what each epoch ran at (metrics.jsonl), and the monitor's best epoch is the one with
+// the lowest validation loss when it monitors val.loss.
+TEST_F(TrainerTest, EpochsRunAtTheScheduledRateAndTheBestEpochIsTheMonitoredOne) {
+  write("exp.yaml", tiny_config());
+  sphaera::train::TrainRequest request;
+  request.config_path = "exp.yaml";
+  request.overrides = {"solver.epochs=5", "solver.schedule={type: cosine, warmup_epochs: 2, min_lr: 0.001}",
+                       "solver.monitor=val.loss"};
+  sphaera::train::run_training(request);
+  const auto lines = jsonl("run/metrics.jsonl");
+  ASSERT_EQ(lines.size(), 5u);
+  sphaera::train::SolverConfig s;
+  s.lr = 0.01;
+  s.schedule = "cosine";
+  s.warmup_epochs = 2;
+  s.min_lr = 0.001;
+  s.epochs = 5;
+  int64_t argmin = 0;
+  for (int64_t e = 0; e < 5; ++e) {
+    EXPECT_DOUBLE_EQ(lines[e]["lr"].get<double>(), sphaera::train::scheduled_lr(s, e, s.lr)) << e;
+    if (lines[e]["val"]["loss"].get<double>() < lines[argmin]["val"]["loss"].get<double>()) argmin = e;
+  }
+  EXPECT_DOUBLE_EQ(lines[0]["lr"].get<double>(), 0.01 / 3);  // warm-up: lr·1/3, lr·2/3, then lr
+  EXPECT_DOUBLE_EQ(lines[2]["lr"].get<double>(), 0.01);
+  json summary;
+  std::ifstream("run/summary.json") >> summary;
+  EXPECT_EQ(summary["best_epoch"], argmin + 1);
+  EXPECT_EQ(summary["best_val_loss"].get<double>(), lines[argmin]["val"]["loss"].get<double>());
+  EXPECT_FALSE(summary.contains("best_val_accuracy"));
+  // best.pt holds the weights of that epoch: its meta says so.
+  EXPECT_EQ(sphaera::train::read_checkpoint_meta("run/checkpoints/best.pt")["epochs_done"], argmin + 1);
+}
+
+// A model without batch statistics, at a learning rate too small to change a prediction: the validation
+// accuracy never improves after the first epoch, so training stops `patience` epochs later.
+TEST_F(TrainerTest, EarlyStoppingStopsAfterPatienceEpochsWithoutImprovement) {
+  write("exp.yaml", tiny_config());
+  sphaera::train::TrainRequest request;
+  request.config_path = "exp.yaml";
+  request.overrides = {"solver.epochs=10", "solver.optimizer.lr=1e-12", "solver.early_stopping.patience=2",
+                       "model.layers=[{type: cheb_conv, out: 2, K: 3}, {type: global_avg_pool}]"};
+  const auto result = sphaera::train::run_training(request);
+  EXPECT_EQ(jsonl("run/metrics.jsonl").size(), 3u);
+  EXPECT_EQ(result.summary["epochs_run"], 3);
+  EXPECT_EQ(result.summary["best_epoch"], 1);
+}
+
+// SGD with momentum trains (the optimizer section reaches the run) and its state resumes exactly.
+TEST_F(TrainerTest, SgdWithMomentumResumesBitForBit) {
+  write("exp.yaml", tiny_config());
+  sphaera::train::TrainRequest full;
+  full.config_path = "exp.yaml";
+  full.out = "full";
+  full.overrides = {"solver.optimizer={type: sgd, lr: 0.05, momentum: 0.9}",
+                    "solver.schedule={type: step, step_size: 1, gamma: 0.5}"};
+  sphaera::train::run_training(full);
+  auto first = full;
+  first.out = "split";
+  first.overrides.push_back("solver.epochs=1");
+  sphaera::train::run_training(first);
+  auto rest = full;
+  rest.out = "split";
+  rest.resume = true;
+  sphaera::train::run_training(rest);
+  const auto lines = jsonl("full/metrics.jsonl");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_DOUBLE_EQ(lines[1]["lr"].get<double>(), 0.025);
+  EXPECT_EQ(sphaera::train::read_checkpoint_meta("full/checkpoints/last.pt")["config"]["solver"]["optimizer"]["type"],
+            "sgd");
+  EXPECT_TRUE(torch::equal(weights_of("full/checkpoints/last.pt"), weights_of("split/checkpoints/last.pt")));
+  EXPECT_FALSE(torch::equal(weights_of("full/checkpoints/epoch_1.pt"), weights_of("full/checkpoints/last.pt")));
+}
+
+// eval rebuilds the network from the checkpoint's stored config; a checkpoint whose recorded inputs disagree
+// with that config is refused, naming the file and what differs.
+TEST_F(TrainerTest, EvalRefusesACheckpointWhoseRecordedInputsDisagreeWithItsConfig) {
+  write("exp.yaml", tiny_config());
+  sphaera::train::TrainRequest request;
+  request.config_path = "exp.yaml";
+  request.overrides = {"solver.epochs=1"};
+  sphaera::train::run_training(request);
+  const json meta = sphaera::train::read_checkpoint_meta("run/checkpoints/best.pt");
+  auto model = sphaera::train::build_experiment_model(
+      sphaera::train::parse_experiment(sphaera::train::Config::from_json(meta["config"], "best.pt")));
+  sphaera::train::load_checkpoint_state("run/checkpoints/best.pt", *model.net, nullptr);
+  const std::vector<std::pair<std::string, json>> edits = {
+      {"channels", 3}, {"classes", json::array({"a", "b", "c"})}, {"grid", "healpix(nside=16,nest)"}};
+  for (const auto& [key, value] : edits) {
+    json edited = meta;
+    edited[key] = value;
+    sphaera::train::save_checkpoint("edited.pt", *model.net, nullptr, edited);
+    sphaera::train::EvalRequest eval;
+    eval.checkpoint = "edited.pt";
+    try {
+      sphaera::train::run_evaluation(eval);
+      ADD_FAILURE() << key << ": accepted";
+    } catch (const sphaera::core::InvalidArgument& e) {
+      const std::string message = e.what();
+      EXPECT_EQ(message.rfind("edited.pt: the checkpoint was trained with " + key + " " + value.dump(), 0), 0u)
+          << message;
+    }
+  }
+}
+
 // Maps written by the test itself: a manifest data set with controllable defects.
 class ManifestDataTest : public TrainerTest {
  protected:
@@ -280,6 +387,113 @@ TEST_F(ManifestDataTest, ModelErrorsPointAtTheConfigLine) {
   const auto message = error_of_training();
   EXPECT_EQ(message.rfind("exp.yaml:", 0), 0u) << message;
   EXPECT_NE(message.find("model.layers[0]"), std::string::npos) << message;
+}
+
+// A learnable task: class 1 maps are shifted by one standard deviation. Trained on 8 maps (96 patches) it
+// must classify 4 unseen maps almost perfectly; a model that does not learn scores 0.5.
+TEST_F(ManifestDataTest, AModelLearnsASeparableTask) {
+  torch::manual_seed(11);
+  auto write_split = [&](const std::string& name, int maps) {
+    std::ostringstream csv;
+    csv << "input,label\n";
+    for (int i = 0; i < maps; ++i) {
+      const std::string file = name + std::to_string(i) + ".fits";
+      sphaera::data_tools::write_healpix_map((dir_ / file).string(), torch::randn({12 * 8 * 8}, torch::kDouble) + (i % 2));
+      csv << file << "," << (i % 2) << "\n";
+    }
+    write(name + ".csv", csv.str());
+  };
+  write_split("train", 8);
+  write_split("val", 4);
+  write_split("test", 4);
+  write("exp.yaml", tiny_config("data:\n  source: manifest\n  train: train.csv\n  val: val.csv\n  test: test.csv\n"
+                                "  nside: 8\n  order: 1\n  classes: [low, high]\n  batch_size: 8\n"));
+  sphaera::train::TrainRequest request;
+  request.config_path = "exp.yaml";
+  request.overrides = {"solver.epochs=8", "solver.optimizer.lr=0.02"};
+  const auto result = sphaera::train::run_training(request);
+  const auto lines = jsonl("run/metrics.jsonl");
+  ASSERT_EQ(lines.size(), 8u);
+  EXPECT_LT(lines.back()["train"]["loss"].get<double>(), 0.5 * lines.front()["train"]["loss"].get<double>());
+  EXPECT_GE(result.summary["test"]["accuracy"].get<double>(), 0.95) << result.summary.dump();
+}
+
+TEST_F(ManifestDataTest, LabelMapsAreRefusedByTheClassificationTrainerAtTheirRow) {
+  make_maps(8, false);
+  write("maps.csv", "input,label\nmap0.fits,0\nmap1.fits,labels1.fits\n");
+  write("exp.yaml", tiny_config(manifest_data()));
+  const auto message = error_of_training();
+  EXPECT_NE(message.find("maps.csv:3: the label is a map ("), std::string::npos) << message;
+  EXPECT_NE(message.find("one integer class per map"), std::string::npos) << message;
+}
+
+TEST_F(ManifestDataTest, AMissingMapIsReportedAtItsManifestRow) {
+  make_maps(8, false);
+  write("maps.csv", "input,label\nmap0.fits,0\n\nnowhere.fits,1\n");
+  write("exp.yaml", tiny_config(manifest_data()));
+  const auto message = error_of_training();
+  EXPECT_EQ(message.rfind("maps.csv:4: ", 0), 0u) << message;
+  EXPECT_NE(message.find("nowhere.fits"), std::string::npos) << message;
+}
+
+// A map whose pixels are ±3e38 (finite in float32) makes the graph filter overflow: the loss is NaN.
+class NonFiniteTest : public ManifestDataTest {
+ protected:
+  void SetUp() override {
+    ManifestDataTest::SetUp();
+    torch::manual_seed(3);
+    make_maps(8, false);
+    write("good.csv", "input,label\nmap0.fits,0\nmap1.fits,1\n");
+    write("train.csv", "input,label\nmap0.fits,0\nmap1.fits,1\nmap2.fits,0\nmap3.fits,1\n");
+    write("exp.yaml", tiny_config(
+        "data:\n  source: manifest\n  train: train.csv\n  val: good.csv\n  test: good.csv\n  nside: 8\n"
+        "  order: 1\n  classes: [low, high]\n  normalize: false\n  batch_size: 2\n"));
+  }
+  void poison(const std::string& map) {
+    sphaera::data_tools::write_healpix_map((dir_ / map).string(),
+                                           3e38 * torch::randn({12 * 8 * 8}, torch::kDouble).sign());
+  }
+  sphaera::train::TrainRequest request(std::vector<std::string> overrides) {
+    sphaera::train::TrainRequest r;
+    r.config_path = "exp.yaml";
+    r.overrides = {"model.layers=[{type: cheb_conv, out: 2, K: 3}, {type: global_avg_pool}]"};
+    r.overrides.insert(r.overrides.end(), overrides.begin(), overrides.end());
+    return r;
+  }
+};
+
+TEST_F(NonFiniteTest, StopsNamingEpochStepAndLayerAndKeepsTheLastGoodCheckpoint) {
+  sphaera::train::run_training(request({"solver.epochs=1"}));
+  const auto good = weights_of("run/checkpoints/last.pt");
+  poison("map2.fits");
+  auto resume = request({"solver.epochs=3"});
+  resume.resume = true;
+  std::string message;
+  try {
+    sphaera::train::run_training(resume);
+  } catch (const sphaera::core::InvalidArgument& e) {
+    message = e.what();
+  }
+  EXPECT_EQ(message.rfind("epoch 2, step ", 0), 0u) << message;
+  EXPECT_NE(message.find(" of 24): the loss is "), std::string::npos) << message;
+  EXPECT_NE(message.find("first non-finite output: model.layers[0] (cheb_conv)"), std::string::npos) << message;
+  EXPECT_NE(message.find("run/checkpoints/last.pt holds the last good epoch, 1)"), std::string::npos) << message;
+  EXPECT_EQ(sphaera::train::read_checkpoint_meta("run/checkpoints/last.pt")["epochs_done"], 1);
+  EXPECT_TRUE(torch::equal(weights_of("run/checkpoints/last.pt"), good));
+  EXPECT_EQ(jsonl("run/metrics.jsonl").size(), 1u);
+}
+
+TEST_F(NonFiniteTest, SkipPolicySkipsTheBadStepsAndTrainsOnTheRest) {
+  poison("map2.fits");
+  const auto result = sphaera::train::run_training(request({"solver.epochs=2", "solver.on_non_finite=skip"}));
+  // Map 2's 12 patches spoil at least 6 and at most 12 of each epoch's 24 steps of 2 samples.
+  const int64_t skipped = result.summary["skipped_steps"].get<int64_t>();
+  EXPECT_GE(skipped, 2 * 6);
+  EXPECT_LE(skipped, 2 * 12);
+  EXPECT_TRUE(weights_of("run/checkpoints/last.pt").isfinite().all().item<bool>());
+  const auto lines = jsonl("run/metrics.jsonl");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_TRUE(std::isfinite(lines[1]["train"]["loss"].get<double>()));
 }
 
 }  // namespace
