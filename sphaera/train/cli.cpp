@@ -12,7 +12,7 @@ namespace sphaera::train {
 
 int apply_threads(int threads) {
   const int used = core::set_num_threads(threads);
-  std::cerr << "threads: " << used << "\n";
+  set_threads_in_use(used);
   return used;
 }
 

@@ -11,7 +11,8 @@ namespace sphaera::train {
 /// run (one line "sphaera <verb>: error: ..." on stderr), 2 on a command-line usage error.
 int run_cli(int argc, char** argv);
 
-/// Applies the thread count (0 = all cores) to LibTorch and OpenMP and logs it on stderr: "threads: 2".
+/// Applies the thread count (0 = all cores) to LibTorch and OpenMP; returns it (threads_in_use() reports it
+/// too). Prints nothing.
 int apply_threads(int threads);
 
 // One function per verb (verb_<name>.cpp).

@@ -78,12 +78,25 @@ int apply_omp_threads(int threads) {
   const unsigned cores = std::thread::hardware_concurrency();
   const int n = threads > 0 ? threads : (cores == 0 ? 1 : static_cast<int>(cores));
   omp_set_num_threads(n);
-  std::cerr << "threads: " << n << "\n";
+  set_threads_in_use(n);
   return n;
 }
 
+namespace {
+int g_threads_in_use = 0;
+}  // namespace
+
+int threads_in_use() { return g_threads_in_use; }
+void set_threads_in_use(int threads) { g_threads_in_use = threads; }
+
 void report_step(const std::string& step, const std::string& what, double seconds) {
-  std::fprintf(stderr, "%s: %s (%.3f s)\n", step.c_str(), what.c_str(), seconds);
+  const int threads = threads_in_use();
+  if (threads > 0) {
+    std::fprintf(stderr, "%s: %s (%.3f s, %s)\n", step.c_str(), what.c_str(), seconds,
+                 plural(threads, "thread", "threads").c_str());
+  } else {
+    std::fprintf(stderr, "%s: %s (%.3f s)\n", step.c_str(), what.c_str(), seconds);
+  }
   std::fflush(stderr);
 }
 

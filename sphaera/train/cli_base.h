@@ -24,8 +24,13 @@ int run_app(CLI::App& app, int argc, char** argv, const std::function<std::strin
 
 /// Adds `--threads N` to a verb and returns the variable it fills (0 = all cores).
 int& add_threads_option(CLI::App& verb);
-/// OpenMP threads only (0 = all cores), logged on stderr: "threads: 2". For verbs that do not use LibTorch.
+/// OpenMP threads only (0 = all cores), for verbs that do not use LibTorch. Returns the count, which
+/// threads_in_use() then reports. Prints nothing: a verb whose input is bad says only what is wrong.
 int apply_omp_threads(int threads);
+/// The thread count the verb applied (apply_omp_threads or apply_threads), 0 before either.
+int threads_in_use();
+/// Records the count applied by apply_threads (cli.cpp, which sets LibTorch's threads too).
+void set_threads_in_use(int threads);
 
 /// Seconds since construction.
 class Stopwatch {
@@ -36,7 +41,8 @@ class Stopwatch {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
-/// One summary line on stderr: "<step>: <what> (<seconds> s)".
+/// One summary line on stderr: "<step>: <what> (<seconds> s, <threads> threads)" (no thread count before
+/// the verb applied one).
 void report_step(const std::string& step, const std::string& what, double seconds);
 /// "1 map", "3 maps".
 std::string plural(int64_t n, const std::string& one, const std::string& many);

@@ -41,7 +41,7 @@ void add_synth_cosmo(CLI::App& data) {
       ->capture_default_str();
   int* threads = &add_threads_option(*verb);
   verb->callback([o, threads] {
-    apply_threads(*threads);
+    const int used = apply_threads(*threads);
     data_tools::check_synth_cosmo_options(*o);
     const int64_t total = 2 * (o->train + o->val + o->test);
     auto progress = std::make_shared<Progress>("synth-cosmo", total);
@@ -49,7 +49,8 @@ void add_synth_cosmo(CLI::App& data) {
     options.progress = [progress](int64_t done, int64_t) { progress->update(done); };
     if (data_tools::ensure_synth_cosmo(options)) {
       progress->finish();
-      std::cout << o->out_dir << ": generated " << total << " maps (train.csv, val.csv, test.csv, synth.json)\n";
+      std::cout << o->out_dir << ": generated " << total << " maps (train.csv, val.csv, test.csv, synth.json) with "
+                << plural(used, "thread", "threads") << "\n";
     } else {
       std::cout << o->out_dir << ": already holds this data set; nothing to do\n";
     }

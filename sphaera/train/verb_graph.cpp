@@ -2,10 +2,15 @@
 // optionally export it (Matrix Market) and bound its largest eigenvalue. Torch-free (graph_csr.h): the
 // `sphaera` executable runs it without loading LibTorch.
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -51,6 +56,50 @@ double peak_rss_bytes() {
   return static_cast<double>(usage.ru_maxrss) * 1024.0;  // kilobytes on Linux
 }
 
+// Progress of the Lanczos run behind --lmax on stderr (redrawn in place on a terminal, a line every 5 s
+// otherwise). The number of steps is not known in advance: the ETA extrapolates the decay of the residual
+// over the last few seconds (it slows down as the run goes on, so older samples would promise too much).
+class LanczosProgress {
+ public:
+  void operator()(int step, double residual_over_target) {
+    const double elapsed = seconds_since(start_);
+    const double log_residual = std::log(std::max(residual_over_target, 1.0));
+    samples_.push_back({elapsed, log_residual});
+    while (samples_.size() > 2 && elapsed - samples_[1].seconds >= kWindowSeconds) samples_.pop_front();
+    if (elapsed - last_ < (tty_ ? 0.2 : 5.0) || residual_over_target <= 1) return;
+    last_ = elapsed;
+    char eta[64] = "";
+    const Sample& old = samples_.front();
+    const double rate = (old.log_residual - log_residual) / (elapsed - old.seconds);  // per second
+    if (samples_.size() > 1 && rate > 0) std::snprintf(eta, sizeof eta, " ETA %s", format_seconds(log_residual / rate).c_str());
+    std::fprintf(stderr, "%slmax bound: Lanczos step %d, residual %.3g x the target%s elapsed %s%s", tty_ ? "\r\033[K" : "",
+                 step, residual_over_target, eta, format_seconds(elapsed).c_str(), tty_ ? "" : "\n");
+    std::fflush(stderr);
+    drawn_ = true;
+  }
+  /// Clears the line a terminal shows (the result line follows on stdout).
+  void finish() const {
+    if (tty_ && drawn_) std::fprintf(stderr, "\r\033[K");
+  }
+
+ private:
+  struct Sample {
+    double seconds, log_residual;
+  };
+  static constexpr double kWindowSeconds = 3.0;
+  static std::string format_seconds(double s) {
+    char buf[32];
+    const long long t = static_cast<long long>(s + 0.5);
+    std::snprintf(buf, sizeof buf, "%lld:%02lld", t / 60, t % 60);
+    return buf;
+  }
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  bool tty_ = ::isatty(STDERR_FILENO) != 0;
+  std::deque<Sample> samples_;
+  double last_ = 0;
+  bool drawn_ = false;
+};
+
 void run_graph(const GraphArgs& a, int threads) {
   apply_omp_threads(threads);
   transforms::check_nside(a.nside, "--nside");
@@ -74,7 +123,8 @@ void run_graph(const GraphArgs& a, int threads) {
   if (!a.laplacian.empty()) options.laplacian = transforms::parse_laplacian_kind(a.laplacian);
 
   const std::string grid = "healpix(nside=" + std::to_string(a.nside) + ",nest)";
-  std::cerr << "building the " << options.key() << " graph on " << grid << "...\n";
+  std::cerr << "building the " << options.key() << " graph on " << grid << " with "
+            << plural(threads_in_use(), "thread", "threads") << "...\n";
   const auto start = std::chrono::steady_clock::now();
   const int64_t n = 12 * a.nside * a.nside;
   core::Buffer<double> xyz(3 * n);
@@ -102,7 +152,9 @@ void run_graph(const GraphArgs& a, int threads) {
 
   if (a.lmax) {
     const auto t = std::chrono::steady_clock::now();
-    const double bound = transforms::largest_eigenvalue_bound(l.view());
+    LanczosProgress progress;
+    const double bound = transforms::largest_eigenvalue_bound(l.view(), std::ref(progress));
+    progress.finish();
     std::printf("lmax bound: %.17g (%.3f s; Lanczos, deterministic, within 1%% above the largest eigenvalue)\n", bound,
                 seconds_since(t));
     std::fflush(stdout);

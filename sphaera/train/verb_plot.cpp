@@ -4,6 +4,8 @@
 #include <iostream>
 #include <memory>
 
+#include "sphaera/core/check.h"
+#include "sphaera/data_tools/alm_fits_arrays.h"
 #include "sphaera/data_tools/healpix_fits.h"
 #include "sphaera/data_tools/render.h"
 #include "sphaera/train/cli.h"
@@ -41,6 +43,9 @@ void add_plot_verb(CLI::App& app) {
     options.title = args->title.empty() ? std::filesystem::path(args->map).filename().string() : args->title;
     if (!min->empty()) options.min = args->min;
     if (!max->empty()) options.max = args->max;
+    SPHAERA_CHECK(data_tools::sniff_fits(args->map) != data_tools::FitsContent::kAlm, args->map,
+                  ": holds spherical harmonic coefficients (alm), not a HEALPix map; plot draws maps "
+                  "(make one with: sphaera alm2map ", args->map, " --nside N --out MAP.fits)");
     const auto map = data_tools::read_healpix_map(args->map, std::nullopt, args->column);
     data_tools::write_mollweide_png(args->out, map, options);
     std::cerr << "plot: wrote " << args->out << "\n";

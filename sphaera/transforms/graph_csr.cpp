@@ -266,7 +266,8 @@ core::CsrArrays graph_matrix(const SpherePoints& points, const GraphOptions& opt
   return symmetric_knn_graph(points, knn);
 }
 
-double largest_eigenvalue_bound(const core::CsrView& a) {
+double largest_eigenvalue_bound(const core::CsrView& a,
+                                const std::function<void(int step, double residual_over_target)>& on_step) {
   SPHAERA_CHECK(a.rows == a.cols, "largest_eigenvalue_bound: the matrix must be square, got [", a.rows, ", ", a.cols,
                 "]");
   const int64_t n = a.rows;
@@ -334,6 +335,7 @@ double largest_eigenvalue_bound(const core::CsrView& a) {
     const auto [t, s_last] = top_eigenpair(alpha, beta, j + 1);
     theta = t;
     residual = b_j * std::abs(s_last);
+    if (on_step) on_step(j + 1, residual / (2e-3 * std::abs(theta)));
     if (residual <= 2e-3 * std::abs(theta) || b_j <= 1e-13 * gershgorin) break;
     prev.swap(v);
 #pragma omp parallel for schedule(static) if (big)

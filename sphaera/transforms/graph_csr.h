@@ -3,6 +3,7 @@
 /// Laplacians, and the bound of the largest eigenvalue. graph.h offers the same on grids and tensors (and the
 /// definitions, after ../shared/design/CONVENTIONS.md "Graphs"); the torch-free `sphaera graph` calls this.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -47,6 +48,9 @@ core::CsrArrays graph_matrix(const SpherePoints& points, const GraphOptions& opt
 /// Lanczos from a fixed pseudo-random start vector (full reorthogonalisation up to 200k rows),
 /// run until the residual norm of the top Ritz pair is below 2·10⁻³ of it; returns the top Ritz value plus
 /// that residual norm, capped by the Gershgorin bound. Bit-identical whatever the thread count.
-double largest_eigenvalue_bound(const core::CsrView& symmetric);
+/// `on_step`, when given, is called after each Lanczos step with the step (from 1) and the residual norm
+/// as a multiple of the stopping target (the run stops once it is ≤ 1): for progress reports.
+double largest_eigenvalue_bound(const core::CsrView& symmetric,
+                                const std::function<void(int step, double residual_over_target)>& on_step = {});
 
 }  // namespace sphaera::transforms

@@ -53,7 +53,7 @@ TEST_F(VerbDataTest, SynthCosmoWritesDataSetThenDoesNothing) {
   auto r = run_command(synth("d", "--threads 1"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("generated 8 maps"), std::string::npos) << r.out;
-  EXPECT_NE(r.err.find("threads: 1"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("with 1 thread\n"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("synth-cosmo"), std::string::npos) << r.err;  // progress
   for (const char* f : {"train.csv", "val.csv", "test.csv", "synth.json", "train/lognormal_0001.fits"}) {
     EXPECT_TRUE(fs::exists(dir_ / "d" / f)) << f;

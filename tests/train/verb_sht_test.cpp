@@ -115,7 +115,8 @@ TEST_F(VerbShtTest, Map2AlmEqualsHealpyForIterationsWeightsModesAndColumns) {
   EXPECT_NE(err.find("map2alm: forward SHT of 1 map, lmax 47, iter 3, uniform weights, on_the_fly"), std::string::npos)
       << err;
   EXPECT_NE(err.find("wrote: default.fits: alm, lmax 47, 1 HDU, float64"), std::string::npos) << err;
-  EXPECT_NE(err.find(" s)\n"), std::string::npos) << err;  // timings
+  EXPECT_NE(err.find(" s, 2 threads)\n"), std::string::npos) << err;  // timings, with the threads used
+  EXPECT_EQ(err.find("threads: "), std::string::npos) << err;        // no line of its own
   sphaera_ok("map2alm nest.fits --out nest_default.fits");
   sphaera_ok("map2alm ring.fits --out iter0.fits --iter 0 --lmax 40");
   sphaera_ok("map2alm ring.fits --out iter0_otf.fits --iter 0 --lmax 40 --mode on_the_fly");
