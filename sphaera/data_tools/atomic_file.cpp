@@ -1,10 +1,13 @@
 #include "sphaera/data_tools/atomic_file.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <atomic>
 #include <filesystem>
-#include <fstream>
 #include <system_error>
 
 #include "sphaera/core/check.h"
@@ -40,25 +43,53 @@ AtomicFile::~AtomicFile() {
   }
 }
 
+namespace {
+// fsync of a file or directory: its data (a directory: its entries) reach the disk before we go on.
+void sync_to_disk(const std::string& path, bool directory, const std::string& target) {
+  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  SPHAERA_CHECK(fd >= 0, target, ": cannot open ", path, " to flush it to disk (", std::strerror(errno), ")");
+  const int status = ::fsync(fd);
+  const int error = errno;
+  ::close(fd);
+  SPHAERA_CHECK(status == 0, target, ": flushing ", path, " to disk failed (", std::strerror(error), ")");
+}
+}  // namespace
+
+// Crash safety: the temporary's data are on disk before the rename makes it the target, and the rename is on
+// disk (the directory synced) before commit() returns. A kill or power loss at any point leaves either the old
+// file or the complete new one, never a partial file under the target's name.
 void AtomicFile::commit() {
   SPHAERA_CHECK(!committed_, path_, ": already written");
   std::error_code ec;
   SPHAERA_CHECK(fs::exists(temporary_, ec), path_, ": nothing was written to its temporary file ", temporary_);
+  sync_to_disk(temporary_, false, path_);
   fs::rename(temporary_, path_, ec);
   SPHAERA_CHECK(!ec, path_, ": cannot move the finished file into place (", ec.message(), ")");
   committed_ = true;
+  const fs::path parent = fs::path(path_).parent_path();
+  sync_to_disk(parent.empty() ? "." : parent.string(), true, path_);
 }
 
-void write_text_atomic(const std::string& path, const std::string& text) {
+void write_bytes_atomic(const std::string& path, const std::string& bytes) {
   AtomicFile out(path);
-  {
-    std::ofstream stream(out.temporary(), std::ios::binary);
-    SPHAERA_CHECK(stream.good(), path, ": cannot open for writing");
-    stream << text;
-    stream.flush();
-    SPHAERA_CHECK(stream.good(), path, ": write failed (disk full?)");
+  const int fd = ::open(out.temporary().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  SPHAERA_CHECK(fd >= 0, path, ": cannot open for writing (", std::strerror(errno), ")");
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = n < 0 ? errno : ENOSPC;
+      ::close(fd);
+      SPHAERA_CHECK(false, path, ": write failed after ", done, " of ", bytes.size(), " bytes (", std::strerror(error),
+                    "); the previous file, if any, is unchanged");
+    }
+    done += static_cast<size_t>(n);
   }
+  SPHAERA_CHECK(::close(fd) == 0, path, ": write failed (", std::strerror(errno), ")");
   out.commit();
 }
+
+void write_text_atomic(const std::string& path, const std::string& text) { write_bytes_atomic(path, text); }
 
 }  // namespace sphaera::data_tools

@@ -31,8 +31,11 @@ class AtomicFile {
   bool committed_ = false;
 };
 
-/// Writes `text` to `path` atomically.
+/// Writes `text` to `path` atomically. A failed write (disk full, file size limit, I/O error) throws
+/// core::InvalidArgument naming `path` and the system's reason; `path` is then left as it was.
 void write_text_atomic(const std::string& path, const std::string& text);
+/// The same for binary content (checkpoints).
+void write_bytes_atomic(const std::string& path, const std::string& bytes);
 
 /// A unique sibling name for `path` ("<dir>/.<name><tag>-<pid>-<n>"), not created.
 std::string unique_sibling(const std::string& path, const std::string& tag);

@@ -21,9 +21,14 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model, co
     optimizer->save(optimizer_archive);
     archive.write("optimizer", optimizer_archive);
   }
-  data_tools::AtomicFile out(path);
-  archive.save_to(out.temporary());
-  out.commit();
+  // Serialised in memory, then written with checked writes: LibTorch's own file writer terminates the process
+  // when a write fails (disk full, file size limit), from a destructor.
+  std::string bytes;
+  archive.save_to([&bytes](const void* data, size_t n) {
+    bytes.append(static_cast<const char*>(data), n);
+    return n;
+  });
+  data_tools::write_bytes_atomic(path, bytes);
 }
 
 namespace {

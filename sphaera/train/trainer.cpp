@@ -112,6 +112,21 @@ RunDir choose_run_dir(const fs::path& wanted, bool resume, bool overwrite) {
   }
 }
 
+// A run killed while writing leaves its temporary files (AtomicFile: hidden ".<name>.tmp-<pid>-<n>"; the
+// target itself is never partial). The next run in the directory removes them.
+void remove_stale_temporaries(const fs::path& run_dir) {
+  for (const fs::path& dir : {run_dir, run_dir / "checkpoints"}) {
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos) {
+        std::error_code ignored;
+        fs::remove(it->path(), ignored);
+      }
+    }
+  }
+}
+
 void clear_previous_run(const fs::path& dir) {
   for (const char* name : {"config.yaml", "metrics.jsonl", "summary.json", "checkpoints", "training_curves.png"}) {
     fs::remove_all(dir / name);
@@ -267,6 +282,14 @@ TrainResult run_training(const TrainRequest& request) {
   const fs::path run_dir = chosen.path;
   exp.config.mutable_tree()["output"]["dir"] = run_dir.string();
   exp.output_dir = run_dir.string();
+  // 2. Resume state, if any, must be readable and describe the same experiment.
+  json state;
+  if (request.resume) {
+    state = read_checkpoint_meta((run_dir / "checkpoints" / "last.pt").string());
+    const json& old = state["config"];
+    SPHAERA_CHECK(old["model"] == exp.config.tree()["model"] && old["data"] == exp.config.tree()["data"],
+                  "--resume: the config's data or model section differs from the run in ", run_dir.string());
+  }
   ExperimentModel b = build_experiment_model(std::move(exp));
   const ExperimentConfig& e = b.exp;
   const SolverConfig& s = e.solver;
@@ -276,14 +299,6 @@ TrainResult run_training(const TrainRequest& request) {
             << (amp == AmpMode::kNone ? "" : ", mixed precision " + s.amp) << "\n";
   std::cerr << "model:\n" << b.net->summary();
 
-  // 2. Resume state, if any, must describe the same experiment.
-  json state;
-  if (request.resume) {
-    state = read_checkpoint_meta((run_dir / "checkpoints" / "last.pt").string());
-    const json& old = state["config"];
-    SPHAERA_CHECK(old["model"] == e.config.tree()["model"] && old["data"] == e.config.tree()["data"],
-                  "--resume: the config's data or model section differs from the run in ", run_dir.string());
-  }
 
   // 3. Data.
   data_tools::NormalizationStats stored;
@@ -292,7 +307,13 @@ TrainResult run_training(const TrainRequest& request) {
 
   // 4. Run directory and trainer state: everything is validated by now.
   if (chosen.clear_previous) clear_previous_run(run_dir);
-  fs::create_directories(run_dir / "checkpoints");
+  {
+    std::error_code ec;
+    fs::create_directories(run_dir / "checkpoints", ec);
+    SPHAERA_CHECK(!ec, run_dir.string(), ": cannot create the run directory (", ec.message(),
+                  "); nothing was trained");
+  }
+  remove_stale_temporaries(run_dir);
   data_tools::write_text_atomic((run_dir / "config.yaml").string(), e.config.to_yaml());
   auto optimizer = make_optimizer(s, b.net->parameters());
   int64_t first_epoch = 0;
