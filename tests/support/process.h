@@ -12,6 +12,13 @@ struct CommandResult {
 
 CommandResult run_command(const std::string& command);
 
+/// Number of lines (newline characters) of a command's output: "one clear error" is one line.
+inline int lines_in(const std::string& text) {
+  int n = 0;
+  for (char c : text) n += c == '\n';
+  return n;
+}
+
 /// Path of the built `sphaera` executable.
 std::string cli_path();
 

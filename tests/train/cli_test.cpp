@@ -12,15 +12,10 @@
 
 namespace fs = std::filesystem;
 using sphaera::testing::cli_path;
+using sphaera::testing::lines_in;
 using sphaera::testing::run_command;
 
 namespace {
-
-int lines_in(const std::string& text) {
-  int n = 0;
-  for (char c : text) n += c == '\n';
-  return n;
-}
 
 TEST(CliTest, HelpListsTheVerbs) {
   const auto r = run_command(cli_path() + " --help");

@@ -23,15 +23,10 @@
 
 namespace fs = std::filesystem;
 using sphaera::testing::cli_path;
+using sphaera::testing::lines_in;
 using sphaera::testing::run_command;
 
 namespace {
-
-int lines_in(const std::string& text) {
-  int n = 0;
-  for (char c : text) n += c == '\n';
-  return n;
-}
 
 class FaultsTest : public ::testing::Test {
  protected:

@@ -15,6 +15,7 @@
 
 namespace fs = std::filesystem;
 using sphaera::testing::cli_path;
+using sphaera::testing::lines_in;
 using sphaera::testing::run_command;
 
 namespace {
@@ -24,12 +25,6 @@ std::string slurp(const fs::path& p) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-int lines_in(const std::string& text) {
-  int n = 0;
-  for (char c : text) n += c == '\n';
-  return n;
 }
 
 class VerbDataTest : public ::testing::Test {

@@ -17,6 +17,7 @@ namespace fs = std::filesystem;
 using sphaera::core::CsrMatrix;
 using sphaera::testing::cli_path;
 using sphaera::testing::load_npy;
+using sphaera::testing::lines_in;
 using sphaera::testing::run_command;
 using sphaera::testing::test_data;
 
@@ -53,12 +54,6 @@ at::Tensor dense(const MatrixMarket& m) {
   d.index_put_({torch::tensor(m.row, torch::kLong), torch::tensor(m.col, torch::kLong)},
                torch::tensor(m.value, torch::kDouble), true);
   return d;
-}
-
-int lines_in(const std::string& text) {
-  int n = 0;
-  for (char c : text) n += c == '\n';
-  return n;
 }
 
 fs::path temp_path(const std::string& name) {

@@ -17,17 +17,12 @@
 namespace fs = std::filesystem;
 using sphaera::testing::cli_path;
 using sphaera::testing::CommandResult;
+using sphaera::testing::lines_in;
 using sphaera::testing::run_command;
 
 namespace {
 
 constexpr double kTolerance = 1e-10;  // relative error ||a - b|| / ||b||
-
-int lines_in(const std::string& text) {
-  int n = 0;
-  for (char c : text) n += c == '\n';
-  return n;
-}
 
 class VerbShtTest : public sphaera::testing::ScratchDirTest {
  protected:
