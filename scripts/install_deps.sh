@@ -4,6 +4,8 @@
 #   2. LibTorch: PyPI's torch wheel, pinned, in the project's own virtual environment .venv (git ignores it).
 # Idempotent: when everything is present it changes nothing, needs no network and takes well under a second.
 #
+#   scripts/install_deps.sh [--fuzz]     --fuzz: also clang and libFuzzer's runtime (scripts/fuzz.sh)
+#
 # Why torch 2.11.0: its Linux wheel on PyPI is built for CUDA 13.0, the major version (and the minor) of the
 # toolkit that compiles Sphaera's own CUDA code (nvcc 13.0), and LibTorch's CMake config refuses any other;
 # it is the torch of the GPU machines we check on (2.11+cu130); its libraries use the C++11 ABI of
@@ -13,6 +15,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TORCH_VERSION=2.11.0
+
+with_fuzz=0
+for arg in "$@"; do
+  case "$arg" in
+    --fuzz) with_fuzz=1 ;;
+    -h|--help) sed -n 2,14p "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install_deps: unknown option $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential cmake pkg-config ccache
@@ -28,6 +39,9 @@ packages=(
   # Used by tests only, to compare with peers (never by the product).
   python3-numpy python3-scipy python3-healpy
 )
+
+# libFuzzer (scripts/fuzz.sh only): Debian's clang and its runtime libraries, which hold libFuzzer.
+if [ $with_fuzz -eq 1 ]; then packages+=(clang libclang-rt-dev); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "sphaera/core/check.h"
@@ -193,14 +195,21 @@ AlmTable read_alm_table(fitsfile* f, const std::string& path, int ext) {
   const double max_index = static_cast<double>((kMaxAlmFileLmax + 1) * (kMaxAlmFileLmax + 1));
   std::vector<int64_t> ls(count), ms(count);
   int64_t lmax = 0, mmax = 0;
+  // A whole number as an integer where one holds it exactly (a corrupt INDEX may be any double).
+  const auto shown_index = [](double v) -> std::string {
+    if (std::abs(v) < 9.0e15) return std::to_string(static_cast<long long>(v));
+    std::ostringstream s;
+    s << v;
+    return s.str();
+  };
   for (long long i = 0; i < count; ++i) {
     const double v = index[i];
     const long long row = i / index_repeat + 1;
     SPHAERA_CHECK(std::isfinite(v) && v == std::floor(v), where, ": row ", row, ": INDEX = ", v,
                   " is not a whole number");
-    SPHAERA_CHECK(v >= 1, where, ": row ", row, ": INDEX = ", static_cast<long long>(v),
+    SPHAERA_CHECK(v >= 1, where, ": row ", row, ": INDEX = ", shown_index(v),
                   " is out of range (indices are l² + l + m + 1 >= 1)");
-    SPHAERA_CHECK(v <= max_index, where, ": row ", row, ": INDEX = ", static_cast<long long>(v), " means l > ",
+    SPHAERA_CHECK(v <= max_index, where, ": row ", row, ": INDEX = ", shown_index(v), " means l > ",
                   kMaxAlmFileLmax, ", the largest lmax read (corrupt file?)");
     const int64_t n = static_cast<int64_t>(v) - 1;
     const int64_t l = isqrt(n);
@@ -226,6 +235,13 @@ AlmTable read_alm_table(fitsfile* f, const std::string& path, int ext) {
     mmax = std::min<int64_t>(*key, lmax);
   }
 
+  // A table may leave coefficients out (HEALPix C++'s write_compressed_Alm_to_fits); they read as zeros of the
+  // dense [lmax + 1]² array. One that would fill under 1/1024 of an array above 256 MiB is taken for a corrupt
+  // INDEX or MAX-LPOL rather than allocated.
+  const int64_t cells = (lmax + 1) * (lmax + 1);
+  SPHAERA_CHECK(cells <= (int64_t{16} << 20) || count >= cells / 1024, where, ": lmax ", lmax, " needs ",
+                cells, " coefficients in memory (", (cells * 16) >> 20, " MiB) but the table holds only ", count,
+                " (under 1/1024 of them): corrupt INDEX or MAX-LPOL?");
   const int64_t size = lmax + 1;
   std::vector<std::complex<double>> alm(static_cast<size_t>(size * size));
   std::complex<double>* a = alm.data();
@@ -401,7 +417,11 @@ AlmArray read_alm_all_array(const std::string& path) {
 FitsContent sniff_fits(const std::string& path) {
   check_exists(path);
   FitsFile file;
-  if (try_open(path, file) != 0) return FitsContent::kOther;
+  try {
+    if (try_open(path, file) != 0) return FitsContent::kOther;
+  } catch (const core::InvalidArgument&) {
+    return FitsContent::kOther;  // a corrupt table header: not a file of ours
+  }
   fitsfile* f = file.get();
   int status = 0, hdus = 0;
   fits_get_num_hdus(f, &hdus, &status);

@@ -32,8 +32,14 @@ class FitsFile {
 void check_exists(const std::string& path);
 
 /// Opens `path` read-only and returns the cfitsio status (0 on success). The disk-file variant takes the name
-/// literally (no cfitsio extended syntax such as "file.fits[1]").
+/// literally (no cfitsio extended syntax such as "file.fits[1]"). Throws core::InvalidArgument naming the
+/// file, HDU and card for a table header that would overrun cfitsio's buffers (check_table_headers).
 int try_open(const std::string& path, FitsFile& file);
+
+/// Throws core::InvalidArgument naming the file, HDU and card when a header of `path` holds a keyword value
+/// cfitsio 4.2 would overrun a buffer with (the process would abort): an unquoted TTYPEn, a table scaling or
+/// null keyword that is not a number, an unquoted value of more than 28 characters.
+void check_table_headers(const std::string& path);
 
 /// `s` without blanks, in upper case: how keyword values and column names are compared.
 std::string upper_trimmed(std::string s);

@@ -161,7 +161,8 @@ bool read_raw_floats(const std::string& path, OpenMap& m, int first, int count, 
   fits_get_num_rowsll(f, &rows, &status);
   if (status != 0 || row_width != width || rows * repeat[first - 1] != m.npix) return false;
 
-  const int64_t chunk_rows = std::max<int64_t>(1, (int64_t{8} << 20) / width);
+  // About 8 MB a chunk, but no more than the table (a small map must not allocate and clear 8 MB).
+  const int64_t chunk_rows = std::min<int64_t>(rows, std::max<int64_t>(1, (int64_t{8} << 20) / width));
   std::vector<unsigned char> chunk(static_cast<size_t>(chunk_rows * width));
   for (int64_t row = 0; row < rows; row += chunk_rows) {
     const int64_t n = std::min<int64_t>(chunk_rows, rows - row);

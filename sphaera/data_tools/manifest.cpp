@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -91,9 +92,17 @@ bool next_record(std::istream& in, const std::string& path, int& line, int& firs
   return true;
 }
 
+// `p` in normal form. A leading "//" (which std::filesystem keeps, POSIX leaving its meaning to the system)
+// becomes "/", the same directory on Linux, so that a path reads back as it was written.
+std::string normal(const fs::path& p) {
+  std::string s = p.lexically_normal().string();
+  while (s.size() > 1 && s[0] == '/' && s[1] == '/') s.erase(0, 1);
+  return s;
+}
+
 std::string resolve(const fs::path& base, const std::string& value) {
   const fs::path p(value);
-  return p.is_absolute() ? p.lexically_normal().string() : (base / p).lexically_normal().string();
+  return normal(p.is_absolute() ? p : base / p);
 }
 
 std::string quote_if_needed(const std::string& s) {
@@ -171,6 +180,17 @@ std::vector<ManifestEntry> read_manifest(const std::string& path) {
     const std::string& label = fields[label_col];
     SPHAERA_CHECK(!input.empty(), path, ":", record_line, ": empty 'input'");
     SPHAERA_CHECK(!label.empty(), path, ":", record_line, ": empty 'label'");
+    // A line break or other control character inside a quoted field is a broken row, not part of a path
+    // (the reader normalises line breaks, so it would not even read back as written).
+    for (size_t i = 0; i < fields.size(); ++i) {
+      const auto bad = std::find_if(fields[i].begin(), fields[i].end(),
+                                    [](unsigned char c) { return c < 0x20 || c == 0x7F; });
+      if (bad == fields[i].end()) continue;
+      char code[8];
+      std::snprintf(code, sizeof code, "0x%02X", static_cast<unsigned char>(*bad));
+      SPHAERA_CHECK(false, path, ":", record_line, ": field ", i + 1, " holds a control character (", code,
+                    "): a line break inside quotes?");
+    }
     e.input = resolve(base, input);
     if (is_label_map_path(label)) {
       e.label_map = resolve(base, label);

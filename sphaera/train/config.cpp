@@ -1,7 +1,11 @@
 #include "sphaera/train/config.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -20,27 +24,148 @@ namespace {
   throw core::InvalidArgument(where + ": " + message);
 }
 
-// Scalars: YAML 1.2 core schema as users expect (true/false, integers, floats, null), else strings.
+bool all_of_chars(const std::string& s, size_t from, const char* chars) {
+  return from < s.size() && s.find_first_not_of(chars, from) == std::string::npos;
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?: a float of the YAML 1.2 core schema (an integer too).
+bool is_decimal_number(const std::string& s) {
+  size_t i = s[0] == '-' || s[0] == '+' ? 1 : 0;
+  size_t digits = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++digits;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++digits;
+  }
+  if (digits == 0) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    return all_of_chars(s, i, "0123456789");
+  }
+  return i == s.size();
+}
+
+// Scalars: the YAML 1.2 core schema (true/false, null, integers: decimal, 0o octal, 0x hex; floats: decimal,
+// [-+].inf, .nan), else strings. Strings that only C's strtod would read as numbers (hex floats, "nan(1)",
+// "infinity") stay strings; so do integers beyond int64 written in octal or hex and floats beyond ±1.8e308
+// (decimal integers beyond int64 read as floats).
 json scalar_to_json(const YAML::Node& node) {
   const std::string& s = node.Scalar();
   if (node.Tag() == "!") return s;  // quoted: always a string
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-  try {
-    size_t used = 0;
-    long long v = std::stoll(s, &used, 10);
-    if (used == s.size()) return static_cast<int64_t>(v);
-  } catch (const std::exception&) {
+  if (s == ".nan" || s == ".NaN" || s == ".NAN") return std::numeric_limits<double>::quiet_NaN();
+  {
+    const size_t sign = s[0] == '-' || s[0] == '+' ? 1 : 0;
+    const std::string rest = s.substr(sign);
+    if (rest == ".inf" || rest == ".Inf" || rest == ".INF") {
+      return s[0] == '-' ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+    }
   }
-  try {
-    size_t used = 0;
-    double v = std::stod(s, &used);
-    if (used == s.size() && s.find_first_of("0123456789") != std::string::npos) return v;
-  } catch (const std::exception&) {
+  const bool octal = s.size() > 2 && s.compare(0, 2, "0o") == 0 && all_of_chars(s, 2, "01234567");
+  const bool hex = s.size() > 2 && s.compare(0, 2, "0x") == 0 && all_of_chars(s, 2, "0123456789abcdefABCDEF");
+  if (octal || hex) {
+    errno = 0;
+    const unsigned long long v = std::strtoull(s.c_str() + 2, nullptr, octal ? 8 : 16);
+    if (errno == 0 && v <= static_cast<unsigned long long>(INT64_MAX)) return static_cast<int64_t>(v);
+    return s;
   }
-  if (s == ".inf" || s == ".Inf") return std::numeric_limits<double>::infinity();
-  return s;
+  if (!is_decimal_number(s)) return s;
+  if (s.find_first_of(".eE") == std::string::npos) {
+    errno = 0;
+    const long long v = std::strtoll(s.c_str(), nullptr, 10);
+    if (errno == 0) return static_cast<int64_t>(v);
+  }
+  errno = 0;
+  const double v = std::strtod(s.c_str(), nullptr);
+  if (std::isinf(v)) return s;  // overflow
+  return v;                     // underflow gives the nearest subnormal or zero
+}
+
+// Where a text stops being what YAML allows: the first byte that is not UTF-8 (a stray, overlong or
+// surrogate sequence), or that starts a control character other than tab, LF and CR (C0, DEL, C1 with NEL,
+// and U+2028/U+2029, which YAML 1.1 reads as line breaks). yaml-cpp would take such characters into keys
+// and values that could not be written back (and nlohmann::json's dump throws on bytes that are not UTF-8).
+struct BadText {
+  size_t at = std::string::npos;  ///< npos: the text is fine
+  bool control = false;           ///< a control character (else: not UTF-8)
+};
+
+BadText first_bad_text(const std::string& text) {
+  const auto* b = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned c = b[i];
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) return {i, true};
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    unsigned cp = 0, min = 0;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+      return {i, false};
+    }
+    if (i + len > n) return {i, false};
+    for (size_t k = 1; k < len; ++k) {
+      if ((b[i + k] & 0xC0) != 0x80) return {i, false};
+      cp = (cp << 6) | (b[i + k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return {i, false};
+    if ((cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029) return {i, true};
+    i += len;
+  }
+  return {};
+}
+
+// "byte 0xE8 at line 3, column 7 is not UTF-8 text", for a text first_bad_text refused.
+std::string bad_text_message(const std::string& text, const BadText& bad) {
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < bad.at; ++i) {
+    if (text[i] == '\n') {
+      ++line, column = 1;
+    } else {
+      ++column;
+    }
+  }
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[bad.at]));
+  return std::string("byte ") + hex + " at line " + std::to_string(line) + ", column " + std::to_string(column) +
+         (bad.control ? " is a control character (YAML allows only tab, LF and CR)" : " is not UTF-8 text");
+}
+
+// YAML line breaks are LF, CRLF or a lone CR; yaml-cpp takes a lone CR into the scalar before it (a file
+// ending "source: manifest\r" would read "manifest\r"). All become LF, as the YAML 1.2 spec normalises them.
+std::string normalised_line_breaks(const std::string& text) {
+  if (text.find('\r') == std::string::npos) return text;
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\r') {
+      out += text[i];
+    } else {
+      out += '\n';
+      if (i + 1 < text.size() && text[i + 1] == '\n') ++i;
+    }
+  }
+  return out;
+}
+
+// A key or value as yaml-cpp decoded it: escapes of double-quoted scalars ("\0", "\N", "\ud800") can make
+// the characters first_bad_text refuses in the file itself.
+void check_decoded(const std::string& s, const std::string& where) {
+  const BadText bad = first_bad_text(s);
+  if (bad.at == std::string::npos) return;
+  throw_at(where, std::string(bad.control ? "holds a control character" : "holds bytes that are not UTF-8") +
+                      " (from an escape such as \\0 or \\N?); YAML allows only tab, LF and CR");
 }
 
 json to_json(const YAML::Node& node, const std::string& path, const std::string& source,
@@ -50,6 +175,8 @@ json to_json(const YAML::Node& node, const std::string& path, const std::string&
     case YAML::NodeType::Null:
       return nullptr;
     case YAML::NodeType::Scalar:
+      check_decoded(node.Scalar(), source + ":" + std::to_string(node.Mark().line + 1) + ": " +
+                                       (path.empty() ? "the value" : path));
       return scalar_to_json(node);
     case YAML::NodeType::Sequence: {
       json out = json::array();
@@ -66,6 +193,8 @@ json to_json(const YAML::Node& node, const std::string& path, const std::string&
           throw_at(source + ":" + std::to_string(kv.first.Mark().line + 1), "keys must be plain names");
         }
         const std::string key = kv.first.Scalar();
+        check_decoded(key, source + ":" + std::to_string(kv.first.Mark().line + 1) + ": the key of " +
+                               (path.empty() ? "the top level" : path));
         const std::string child = path.empty() ? key : path + "." + key;
         if (out.contains(key)) {
           throw_at(source + ":" + std::to_string(kv.first.Mark().line + 1) + ": " + child, "duplicate key");
@@ -78,6 +207,44 @@ json to_json(const YAML::Node& node, const std::string& path, const std::string&
     default:
       throw_at(source + ":" + std::to_string(node.Mark().line + 1), "unsupported YAML node");
   }
+}
+
+// The parts of a --set key path, name(.name|[index])*: "a.b[2].c" gives {"a", "b", "[2]", "c"}. Names are
+// letters, digits, '_' and '-', as every key the trainer reads.
+std::vector<std::string> override_path(const std::string& key) {
+  const auto fail = [&](const std::string& why) {
+    throw core::InvalidArgument("--set " + key + ": " + why +
+                                " (a key path is names joined by '.', with [N] for list items: model.layers[0].K)");
+  };
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i < key.size()) {
+    if (key[i] == '[') {
+      const size_t close = key.find(']', i);
+      if (close == std::string::npos) fail("'[' without ']'");
+      const std::string digits = key.substr(i + 1, close - i - 1);
+      if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) {
+        fail("'[" + digits + "]' is not a list index");
+      }
+      parts.push_back("[" + digits + "]");
+      i = close + 1;
+    } else {
+      if (!parts.empty()) {
+        if (key[i] != '.') fail("expected '.' or '[' after '" + parts.back() + "'");
+        ++i;
+      }
+      size_t end = i;
+      while (end < key.size() && (std::isalnum(static_cast<unsigned char>(key[end])) || key[end] == '_' ||
+                                  key[end] == '-')) {
+        ++end;
+      }
+      if (end == i) fail(i < key.size() ? "'" + std::string(1, key[i]) + "' cannot start a name" : "a name is missing at the end");
+      parts.push_back(key.substr(i, end - i));
+      i = end;
+    }
+  }
+  if (parts.empty() || parts.front().front() == '[') fail("the path must start with a name");
+  return parts;
 }
 
 // Splits "a.b[2].c" into {"a", "b", "[2]", "c"}.
@@ -130,6 +297,9 @@ void yaml_emit(YAML::Emitter& out, const json& j) {
     out << (j.get<bool>() ? "true" : "false");
   } else if (j.is_number_integer()) {
     out << j.get<int64_t>();
+  } else if (j.is_number_float() && !std::isfinite(j.get<double>())) {
+    const double v = j.get<double>();
+    out << (std::isnan(v) ? ".nan" : v > 0 ? ".inf" : "-.inf");  // as scalar_to_json reads them back
   } else if (j.is_number_float()) {
     std::ostringstream s;
     s.precision(17);
@@ -153,6 +323,10 @@ std::string type_name(const json& j) {
 }
 
 std::string shown(const json& j) {
+  if (j.is_number_float() && !std::isfinite(j.get<double>())) {  // json's dump() would say null
+    const double v = j.get<double>();
+    return std::isnan(v) ? ".nan" : v > 0 ? ".inf" : "-.inf";
+  }
   std::string s = j.dump();
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
@@ -160,9 +334,13 @@ std::string shown(const json& j) {
 
 }  // namespace
 
-Config Config::parse(const std::string& yaml_text, const std::string& source) {
+Config Config::parse(const std::string& raw_text, const std::string& source) {
+  const std::string yaml_text = normalised_line_breaks(raw_text);
   Config config;
   config.source_ = source;
+  if (const BadText bad = first_bad_text(yaml_text); bad.at != std::string::npos) {
+    throw_at(source, bad_text_message(yaml_text, bad));
+  }
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -184,17 +362,20 @@ Config Config::load(const std::string& path, const std::vector<std::string>& ove
   for (const auto& item : overrides) {
     const auto eq = item.find('=');
     SPHAERA_CHECK(eq != std::string::npos && eq > 0, "--set ", item, ": expected key.path=value");
+    if (const BadText bad = first_bad_text(item); bad.at != std::string::npos) {
+      throw core::InvalidArgument("--set: " + bad_text_message(item, bad));
+    }
     const std::string key = item.substr(0, eq);
+    const auto parts = override_path(key);
     json value;
     try {
-      YAML::Node node = YAML::Load(item.substr(eq + 1));
+      YAML::Node node = YAML::Load(normalised_line_breaks(item.substr(eq + 1)));
       std::map<std::string, int> ignored;
       value = node.IsNull() && item.substr(eq + 1).empty() ? json("") : to_json(node, key, "--set", ignored);
     } catch (const YAML::Exception& e) {
       throw core::InvalidArgument("--set " + item + ": invalid value: " + e.msg);
     }
     json* node = &config.tree_;
-    const auto parts = split_path(key);
     for (size_t i = 0; i < parts.size(); ++i) {
       const std::string& part = parts[i];
       const bool last = i + 1 == parts.size();

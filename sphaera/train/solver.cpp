@@ -53,4 +53,15 @@ bool MonitorState::should_stop(const SolverConfig& s) const {
   return s.early_stopping_patience > 0 && stale_epochs >= s.early_stopping_patience;
 }
 
+nlohmann::json MonitorState::to_json() const {
+  return {{"best", best}, {"best_epoch", best_epoch}, {"stale_epochs", stale_epochs}, {"plateau_lr", plateau_lr}};
+}
+
+void MonitorState::from_json(const nlohmann::json& j) {
+  best = j.at("best");
+  best_epoch = j.at("best_epoch").get<int64_t>();
+  stale_epochs = j.at("stale_epochs").get<int64_t>();
+  plateau_lr = j.at("plateau_lr").get<double>();
+}
+
 }  // namespace sphaera::train

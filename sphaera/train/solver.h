@@ -43,6 +43,11 @@ struct MonitorState {
 
   /// Early stopping: `early_stopping_patience` > 0 epochs in a row without improvement.
   bool should_stop(const SolverConfig& s) const;
+
+  /// The state as a checkpoint's metadata carries it: {"best", "best_epoch", "stale_epochs", "plateau_lr"}.
+  nlohmann::json to_json() const;
+  /// Restores what to_json wrote (the keys of a checkpoint's metadata; other keys are ignored).
+  void from_json(const nlohmann::json& j);
 };
 
 }  // namespace sphaera::train

@@ -18,7 +18,7 @@
 #include "sphaera/data_tools/atomic_file.h"
 #include "sphaera/data_tools/plot.h"
 #include "sphaera/data_tools/synth.h"
-#include "sphaera/models/registry.h"
+#include "sphaera/models/network.h"
 #include "sphaera/train/amp.h"
 #include "sphaera/train/checkpoint.h"
 #include "sphaera/train/config.h"
@@ -28,7 +28,6 @@
 #include "sphaera/train/metrics.h"
 #include "sphaera/train/progress.h"
 #include "sphaera/train/solver.h"
-#include "sphaera/transforms/healpix_grid.h"
 
 namespace sphaera::train {
 
@@ -241,14 +240,19 @@ std::string first_non_finite_layer(ExperimentModel& b, const at::Tensor& x, AmpM
   return "first non-finite output: " + layer.where + " (" + layer.type + ")";
 }
 
-// The first parameter (in the network's order) whose gradient holds NaN or Inf, or "" when all are finite
-// (one reduction over all gradients; the names are looked at only when one is not finite).
-std::string first_non_finite_gradient(models::Network& net) {
+// Whether every gradient is finite, as a 0-d tensor on the device (true when there are none): read back
+// with the step's other values, so checking costs no synchronisation of its own.
+at::Tensor all_gradients_finite(models::Network& net) {
   std::vector<at::Tensor> finite;
   for (const auto& p : net->parameters()) {
     if (p.grad().defined()) finite.push_back(p.grad().isfinite().all());
   }
-  if (finite.empty() || torch::stack(finite).all().item<bool>()) return "";
+  return finite.empty() ? torch::tensor(true) : torch::stack(finite).all();
+}
+
+// The first parameter (in the network's order) whose gradient holds NaN or Inf, or "" when all are finite
+// (looked for only once all_gradients_finite said one is not).
+std::string first_non_finite_gradient(models::Network& net) {
   for (const auto& item : net->named_parameters()) {
     const at::Tensor& g = item.value().grad();
     if (g.defined() && !g.isfinite().all().item<bool>()) return item.key();
@@ -325,10 +329,7 @@ TrainResult run_training(const TrainRequest& request) {
     load_checkpoint_state((run_dir / "checkpoints" / "last.pt").string(), *b.net, optimizer.get());
     first_epoch = state["epochs_done"].get<int64_t>();
     step = state["step"].get<int64_t>();
-    monitor.best = state["best"];
-    monitor.best_epoch = state["best_epoch"].get<int64_t>();
-    monitor.stale_epochs = state["stale_epochs"].get<int64_t>();
-    monitor.plateau_lr = state["plateau_lr"].get<double>();
+    monitor.from_json(state);
     skipped_steps = state.value("skipped_steps", int64_t{0});
     set_rng_state(state["rng"].get<std::vector<int64_t>>());
     scaler.load_state(state.value("grad_scaler", json()));
@@ -344,10 +345,7 @@ TrainResult run_training(const TrainRequest& request) {
     meta["config"] = e.config.tree();
     meta["epochs_done"] = epochs_done;
     meta["step"] = step;
-    meta["best"] = monitor.best;
-    meta["best_epoch"] = monitor.best_epoch;
-    meta["stale_epochs"] = monitor.stale_epochs;
-    meta["plateau_lr"] = monitor.plateau_lr;
+    meta.update(monitor.to_json());
     meta["skipped_steps"] = skipped_steps;
     meta["normalization"] = data.norm.to_json();
     meta["classes"] = e.data.classes;
@@ -393,19 +391,23 @@ TrainResult run_training(const TrainRequest& request) {
         logits = b.net->forward(x);
         loss = torch::nn::functional::cross_entropy(logits, y);
       }
-      const double loss_value = loss.item<double>();
       optimizer->zero_grad();
+      scaler.scale(loss).backward();
+      // One readback per step: the loss, the number of right answers and, unless the fp16 scaler finds and
+      // skips inf/NaN gradients itself (lowering its scale), whether every gradient is finite.
+      std::vector<at::Tensor> readback = {loss.detach().to(at::kDouble).reshape({1}),
+                                          logits.argmax(1).eq(y).sum().to(at::kDouble).reshape({1})};
+      if (!scaler.enabled()) readback.push_back(all_gradients_finite(b.net).to(at::kDouble).reshape({1}));
+      const at::Tensor values = torch::cat(readback).cpu();
+      const double loss_value = values[0].item<double>();
+      const auto right_in_batch = static_cast<int64_t>(values[1].item<double>());
+      const bool gradients_finite = readback.size() < 3 || values[2].item<double>() != 0;
       std::string problem;
       if (!std::isfinite(loss_value)) {
         problem = std::string("the loss is ") + (std::isnan(loss_value) ? "NaN" : "infinite") + "; " +
                   first_non_finite_layer(b, x, amp);
-      } else {
-        scaler.scale(loss).backward();
-        // Under fp16 the scaler finds and skips inf/NaN gradients itself (and lowers its scale).
-        if (!scaler.enabled()) {
-          const std::string parameter = first_non_finite_gradient(b.net);
-          if (!parameter.empty()) problem = "the gradient of " + parameter + " holds NaN or Inf";
-        }
+      } else if (!gradients_finite) {
+        problem = "the gradient of " + first_non_finite_gradient(b.net) + " holds NaN or Inf";
       }
       ++step;
       if (!problem.empty()) {
@@ -426,7 +428,7 @@ TrainResult run_training(const TrainRequest& request) {
       scaler.step(*optimizer);
       seen += end - start;
       loss_sum += loss_value * (end - start);
-      right += logits.argmax(1).eq(y).sum().item<int64_t>();
+      right += right_in_batch;
       std::ostringstream status;
       status.precision(4);
       status << "loss " << loss_sum / seen << " acc " << static_cast<double>(right) / seen;

@@ -21,6 +21,7 @@
 #include "sphaera/core/check.h"
 #include "sphaera/data_tools/matrix_market.h"
 #include "sphaera/train/cli_base.h"
+#include "sphaera/train/progress.h"
 #include "sphaera/transforms/graph_csr.h"
 #include "sphaera/transforms/healpix_nest.h"
 
@@ -56,48 +57,34 @@ double peak_rss_bytes() {
   return static_cast<double>(usage.ru_maxrss) * 1024.0;  // kilobytes on Linux
 }
 
-// Progress of the Lanczos run behind --lmax on stderr (redrawn in place on a terminal, a line every 5 s
-// otherwise). The number of steps is not known in advance: the ETA extrapolates the decay of the residual
-// over the last few seconds (it slows down as the run goes on, so older samples would promise too much).
+// Progress of the Lanczos run behind --lmax (Progress of unknown length). The number of steps is not known
+// in advance: the ETA extrapolates the decay of the residual over the last few seconds (it slows down as
+// the run goes on, so older samples would promise too much).
 class LanczosProgress {
  public:
   void operator()(int step, double residual_over_target) {
-    const double elapsed = seconds_since(start_);
+    const double elapsed = progress_.elapsed_seconds();
     const double log_residual = std::log(std::max(residual_over_target, 1.0));
     samples_.push_back({elapsed, log_residual});
     while (samples_.size() > 2 && elapsed - samples_[1].seconds >= kWindowSeconds) samples_.pop_front();
-    if (elapsed - last_ < (tty_ ? 0.2 : 5.0) || residual_over_target <= 1) return;
-    last_ = elapsed;
-    char eta[64] = "";
+    if (residual_over_target <= 1) return;
     const Sample& old = samples_.front();
-    const double rate = (old.log_residual - log_residual) / (elapsed - old.seconds);  // per second
-    if (samples_.size() > 1 && rate > 0) std::snprintf(eta, sizeof eta, " ETA %s", format_seconds(log_residual / rate).c_str());
-    std::fprintf(stderr, "%slmax bound: Lanczos step %d, residual %.3g x the target%s elapsed %s%s", tty_ ? "\r\033[K" : "",
-                 step, residual_over_target, eta, format_seconds(elapsed).c_str(), tty_ ? "" : "\n");
-    std::fflush(stderr);
-    drawn_ = true;
+    const double rate = samples_.size() > 1 ? (old.log_residual - log_residual) / (elapsed - old.seconds) : 0;
+    char status[96];
+    std::snprintf(status, sizeof status, "Lanczos step %d, residual %.3g x the target", step, residual_over_target);
+    progress_.update_open(status, rate > 0 ? log_residual / rate : -1);
+    steps_ = step;
   }
-  /// Clears the line a terminal shows (the result line follows on stdout).
-  void finish() const {
-    if (tty_ && drawn_) std::fprintf(stderr, "\r\033[K");
-  }
+  void finish() { progress_.finish(std::to_string(steps_) + " Lanczos steps"); }
 
  private:
   struct Sample {
     double seconds, log_residual;
   };
   static constexpr double kWindowSeconds = 3.0;
-  static std::string format_seconds(double s) {
-    char buf[32];
-    const long long t = static_cast<long long>(s + 0.5);
-    std::snprintf(buf, sizeof buf, "%lld:%02lld", t / 60, t % 60);
-    return buf;
-  }
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-  bool tty_ = ::isatty(STDERR_FILENO) != 0;
+  Progress progress_{"lmax bound:"};
   std::deque<Sample> samples_;
-  double last_ = 0;
-  bool drawn_ = false;
+  int steps_ = 0;
 };
 
 void run_graph(const GraphArgs& a, int threads) {

@@ -127,6 +127,28 @@ TEST(SolverTest, MonitorKnowsWhichWayIsBetterAndEarlyStoppingCountsStaleEpochs) 
   EXPECT_FALSE(loss.should_stop(s));
 }
 
+// What a checkpoint carries restores the monitor exactly: a resumed run continues the same counts.
+TEST(SolverTest, MonitorStateRoundTripsThroughJson) {
+  SolverConfig s;
+  s.monitor = "val.loss";
+  s.schedule = "plateau";
+  s.plateau_patience = 1;
+  s.gamma = 0.5;
+  MonitorState a(s);
+  a.record(s, 0, 0.7);
+  a.record(s, 1, 0.9);  // stale: the plateau halves the rate
+  MonitorState b(s);
+  b.from_json(nlohmann::json::parse(a.to_json().dump()));
+  EXPECT_EQ(b.best, a.best);
+  EXPECT_EQ(b.best_epoch, 0);
+  EXPECT_EQ(b.stale_epochs, 1);
+  EXPECT_EQ(b.plateau_lr, a.plateau_lr);
+  EXPECT_EQ(b.plateau_lr, s.lr * 0.5);
+  EXPECT_EQ(a.record(s, 2, 0.8), b.record(s, 2, 0.8));
+  EXPECT_EQ(b.stale_epochs, a.stale_epochs);
+  EXPECT_EQ(b.plateau_lr, a.plateau_lr);
+}
+
 // f(p) = c·p has the constant gradient c: the optimisers' updates have closed forms.
 struct Linear {
   at::Tensor p = torch::tensor({1.0, -2.0, 0.5}, torch::kDouble).requires_grad_(true);
