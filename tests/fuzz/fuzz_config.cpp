@@ -20,37 +20,15 @@
 #include "sphaera/train/config.h"
 #include "sphaera/train/experiment.h"
 #include "tests/fuzz/fuzz_common.h"
+#include "tests/support/same_tree.h"
 
 using sphaera::core::InvalidArgument;
 using sphaera::train::Config;
 using sphaera::train::Section;
 using nlohmann::json;
+using sphaera::testing::same_tree;
 
 namespace {
-
-// Same tree, floats compared bit for bit (json's == would call NaN unequal to itself).
-bool same_tree(const json& a, const json& b) {
-  if (a.type() != b.type()) return false;
-  if (a.is_number_float()) {
-    const double x = a.get<double>(), y = b.get<double>();
-    return std::memcmp(&x, &y, sizeof x) == 0 || (std::isnan(x) && std::isnan(y));
-  }
-  if (a.is_object()) {
-    if (a.size() != b.size()) return false;
-    for (auto it = a.begin(); it != a.end(); ++it) {
-      auto jt = b.find(it.key());
-      if (jt == b.end() || !same_tree(it.value(), *jt)) return false;
-    }
-    return true;
-  }
-  if (a.is_array()) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-      if (!same_tree(a[i], b[i])) return false;
-    return true;
-  }
-  return a == b;
-}
 
 // The resolved config written into a run directory reads back as the same tree.
 void check_round_trip(const Config& config) {

@@ -10,30 +10,15 @@
 
 #include "sphaera/train/config.h"
 #include "tests/support/errors.h"
+#include "tests/support/same_tree.h"
 #include "tests/support/scratch.h"
 
 using sphaera::train::Config;
 using sphaera::testing::error_of;
 using nlohmann::json;
+using sphaera::testing::same_tree;
 
 namespace {
-
-// Trees equal, NaN equal to NaN and floats bit for bit (json's == says NaN != NaN).
-bool same_tree(const json& a, const json& b) {
-  if (a.type() != b.type()) return false;
-  if (a.is_number_float()) {
-    const double x = a.get<double>(), y = b.get<double>();
-    return std::memcmp(&x, &y, sizeof x) == 0 || (std::isnan(x) && std::isnan(y));
-  }
-  if (a.is_object() || a.is_array()) {
-    if (a.size() != b.size()) return false;
-    for (auto it = a.begin(), jt = b.begin(); it != a.end(); ++it, ++jt) {
-      if ((a.is_object() && it.key() != jt.key()) || !same_tree(*it, *jt)) return false;
-    }
-    return true;
-  }
-  return a == b;
-}
 
 // The scalars of a hand-written catalogue: what the YAML 1.2 core schema makes of each, and what only C's
 // strtod would call a number.
