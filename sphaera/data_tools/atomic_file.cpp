@@ -24,6 +24,20 @@ std::string unique_sibling(const std::string& path, const std::string& tag) {
   return (target.parent_path() / name).string();
 }
 
+int remove_stale_temporaries(const std::string& dir) {
+  int removed = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    // unique_sibling(path, ".tmp") names: "." + name + ".tmp-" + pid + "-" + n
+    if (name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos) {
+      std::error_code ignored;
+      if (std::filesystem::remove(it->path(), ignored)) ++removed;
+    }
+  }
+  return removed;
+}
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   SPHAERA_CHECK(!path_.empty(), "cannot write a file with an empty path");
   SPHAERA_CHECK(fs::path(path_).has_filename(), path_, ": not a file path (ends with a separator)");

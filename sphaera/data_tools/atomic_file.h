@@ -40,4 +40,9 @@ void write_bytes_atomic(const std::string& path, const std::string& bytes);
 /// A unique sibling name for `path` ("<dir>/.<name><tag>-<pid>-<n>"), not created.
 std::string unique_sibling(const std::string& path, const std::string& tag);
 
+/// Removes the temporaries AtomicFile left in `dir` (not its subdirectories) when a process was killed
+/// before commit() or its destructor ran: hidden files named ".<name>.tmp-<pid>-<n>". Returns how many.
+/// Only for a directory no other process is writing to (e.g. a run directory being resumed).
+int remove_stale_temporaries(const std::string& dir);
+
 }  // namespace sphaera::data_tools

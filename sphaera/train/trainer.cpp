@@ -111,21 +111,6 @@ RunDir choose_run_dir(const fs::path& wanted, bool resume, bool overwrite) {
   }
 }
 
-// A run killed while writing leaves its temporary files (AtomicFile: hidden ".<name>.tmp-<pid>-<n>"; the
-// target itself is never partial). The next run in the directory removes them.
-void remove_stale_temporaries(const fs::path& run_dir) {
-  for (const fs::path& dir : {run_dir, run_dir / "checkpoints"}) {
-    std::error_code ec;
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-      const std::string name = it->path().filename().string();
-      if (name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos) {
-        std::error_code ignored;
-        fs::remove(it->path(), ignored);
-      }
-    }
-  }
-}
-
 void clear_previous_run(const fs::path& dir) {
   for (const char* name : {"config.yaml", "metrics.jsonl", "summary.json", "checkpoints", "training_curves.png"}) {
     fs::remove_all(dir / name);
@@ -317,7 +302,8 @@ TrainResult run_training(const TrainRequest& request) {
     SPHAERA_CHECK(!ec, run_dir.string(), ": cannot create the run directory (", ec.message(),
                   "); nothing was trained");
   }
-  remove_stale_temporaries(run_dir);
+  // A run killed while writing left its temporaries (the targets themselves are never partial).
+  for (const fs::path& dir : {run_dir, run_dir / "checkpoints"}) data_tools::remove_stale_temporaries(dir.string());
   data_tools::write_text_atomic((run_dir / "config.yaml").string(), e.config.to_yaml());
   auto optimizer = make_optimizer(s, b.net->parameters());
   int64_t first_epoch = 0;
