@@ -13,10 +13,13 @@
 /// triangle inequality, because a great-circle arc leaving the scanned region crosses a bucket of that next
 /// ring. Otherwise the query is redone with one more ring, up to the whole sphere.
 ///
-/// On a full HEALPix sky the graph is built tile by tile instead (8 × 8 NEST pixels with a margin, in the
+/// On a full HEALPix sky the graph is built tile by tile instead (16 × 16 NEST pixels with a margin, in the
 /// (x, y) coordinates of a base face): each pixel's candidates are the (2R + 1)² pixels around it, proven
 /// complete by the same argument at the level of pixels; pixels near base-face edges, where the (x, y)
 /// neighbourhood does not exist, take the bucket search.
+///
+/// One file per search: knn_buckets.h, knn_tiles.h (AVX-512), knn_brute_force.cpp; knn_common.h holds what
+/// they share, knn_search.cpp runs them.
 #include <cstdint>
 #include <memory>
 #include <vector>
