@@ -50,7 +50,7 @@ run() {
 }
 for s in "${suites[@]}"; do
   run "$s" "./test_$s"
-  if [[ $s == transforms ]]; then run transforms_generic env SPHAERA_SIMD=generic ./test_transforms; fi
+  if [[ $s == core || $s == transforms ]]; then run "${s}_generic" env SPHAERA_SIMD=generic "./test_$s"; fi
 done
 if [[ ${#failed[@]} -gt 0 ]]; then echo "sanitize: reports in ${failed[*]}" >&2; exit 1; fi
 echo "sanitize: ${suites[*]}: no sanitizer reports"

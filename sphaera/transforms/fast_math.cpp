@@ -1,6 +1,6 @@
 #include "sphaera/transforms/fast_math.h"
 
-#include "sphaera/transforms/simd.h"
+#include "sphaera/core/simd.h"
 
 namespace sphaera::transforms {
 
@@ -22,7 +22,7 @@ using ExpFn = void (*)(double*, int64_t);
 
 ExpFn pick() {
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (simd_level() == SimdLevel::kAvx512) return exp_avx512;
+  if (core::simd_level() == core::SimdLevel::kAvx512) return exp_avx512;
 #endif
   return exp_generic;
 }

@@ -4,7 +4,7 @@
 
 #include "sphaera/core/check.h"
 #include "sphaera/transforms/fast_math.h"
-#include "sphaera/transforms/simd.h"
+#include "sphaera/core/simd.h"
 
 namespace sphaera::transforms {
 namespace knn {
@@ -110,14 +110,14 @@ __attribute__((target("avx512f,avx512vl"))) int64_t members_avx512(double px, do
 
 ScanFn pick_scan() {
 #ifdef SPHAERA_KNN_AVX512
-  if (simd_level() == SimdLevel::kAvx512) return scan_avx512;
+  if (core::simd_level() == core::SimdLevel::kAvx512) return scan_avx512;
 #endif
   return scan_generic;
 }
 
 MemberFn pick_members() {
 #ifdef SPHAERA_KNN_AVX512
-  if (simd_level() == SimdLevel::kAvx512) return members_avx512;
+  if (core::simd_level() == core::SimdLevel::kAvx512) return members_avx512;
 #endif
   return members_generic;
 }

@@ -15,7 +15,7 @@
 #include "sphaera/transforms/knn_common.h"
 #include "sphaera/transforms/knn_tiles.h"
 #include "sphaera/transforms/phase_timer.h"
-#include "sphaera/transforms/simd.h"
+#include "sphaera/core/simd.h"
 
 // The searches live one per file (knn_common.h): here they are run, and the symmetric graph built from them.
 
@@ -93,7 +93,7 @@ bool rows_of_faces_turned(const SpherePoints& p) {
 
 bool knn_tiles_available() {
 #ifdef SPHAERA_KNN_AVX512
-  return simd_level() == SimdLevel::kAvx512;
+  return core::simd_level() == core::SimdLevel::kAvx512;
 #else
   return false;
 #endif

@@ -8,7 +8,7 @@
 
 
 #include "sphaera/core/check.h"
-#include "sphaera/transforms/simd.h"
+#include "sphaera/core/simd.h"
 
 namespace sphaera::transforms {
 
@@ -462,9 +462,9 @@ SPHAERA_KERNEL_FOR_ISAS(analysis_m)
 SPHAERA_KERNEL_FOR_ISAS(tables_m)
 
 OrderKernel pick(OrderKernel avx512, OrderKernel avx2, OrderKernel generic) {
-  switch (simd_level()) {
-    case SimdLevel::kAvx512: return avx512;
-    case SimdLevel::kAvx2: return avx2;
+  switch (core::simd_level()) {
+    case core::SimdLevel::kAvx512: return avx512;
+    case core::SimdLevel::kAvx2: return avx2;
     default: return generic;
   }
 }

@@ -21,7 +21,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "sphaera/core/check.h"
-#include "sphaera/transforms/simd.h"
+#include "sphaera/core/simd.h"
 
 namespace sphaera::transforms {
 
@@ -155,9 +155,9 @@ SPHAERA_WIGNER_KERNELS(generic, )
 
 Kernels pick_kernels() {
 #if defined(__x86_64__) && defined(__GNUC__)
-  switch (simd_level()) {
-    case SimdLevel::kAvx512: return {row_avx512, pair_dot_avx512, pair_axpy_avx512};
-    case SimdLevel::kAvx2: return {row_avx2, pair_dot_avx2, pair_axpy_avx2};
+  switch (core::simd_level()) {
+    case core::SimdLevel::kAvx512: return {row_avx512, pair_dot_avx512, pair_axpy_avx512};
+    case core::SimdLevel::kAvx2: return {row_avx2, pair_dot_avx2, pair_axpy_avx2};
     default: break;
   }
 #endif

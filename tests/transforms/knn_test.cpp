@@ -11,6 +11,7 @@
 #include <cstring>
 #include <set>
 
+#include "sphaera/core/simd.h"
 #include "sphaera/transforms/healpix_grid.h"
 
 using sphaera::core::CsrArrays;
@@ -118,6 +119,17 @@ bool same_bits(const CsrArrays& a, const CsrArrays& b) {
          std::memcmp(a.row_ptr.data(), b.row_ptr.data(), sizeof(int64_t) * (a.rows + 1)) == 0 &&
          std::memcmp(a.col.data(), b.col.data(), sizeof(int32_t) * a.nnz()) == 0 &&
          std::memcmp(a.val.data(), b.val.data(), sizeof(double) * a.nnz()) == 0;
+}
+
+// The tiled search is AVX-512 code: below that level (the CPU's, or SPHAERA_SIMD's cap) it is never offered.
+TEST(KnnGraphTest, TilesOnlyWithAvx512) {
+  if (sphaera::core::simd_level() != sphaera::core::SimdLevel::kAvx512) {
+    EXPECT_FALSE(sphaera::transforms::knn_tiles_available());
+  } else {
+#if defined(__x86_64__)
+    EXPECT_TRUE(sphaera::transforms::knn_tiles_available());
+#endif
+  }
 }
 
 TEST(KnnGraphTest, EqualsTheUnionOfBruteForceLists) {

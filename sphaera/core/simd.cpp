@@ -1,11 +1,11 @@
-#include "sphaera/transforms/simd.h"
+#include "sphaera/core/simd.h"
 
 #include <cstdlib>
 #include <string>
 
 #include "sphaera/core/check.h"
 
-namespace sphaera::transforms {
+namespace sphaera::core {
 
 namespace {
 
@@ -51,7 +51,7 @@ SimdLevel parse_simd_level(const std::string& name, const std::string& what) {
   for (SimdLevel level : {SimdLevel::kGeneric, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
     if (name == simd_level_name(level)) return level;
   }
-  throw core::InvalidArgument(what + "=" + name + ": expected generic, avx2 or avx512");
+  throw InvalidArgument(what + "=" + name + ": expected generic, avx2 or avx512");
 }
 
-}  // namespace sphaera::transforms
+}  // namespace sphaera::core
