@@ -1,10 +1,12 @@
 #include "sphaera/core/sparse.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include <torch/torch.h>
 
 #include "sphaera/core/check.h"
+#include "sphaera/core/simd.h"
 #ifdef SPHAERA_WITH_CUDA
 #include "sphaera/core/sparse_cuda.h"
 #endif
@@ -55,20 +57,84 @@ void check_csr(int64_t rows, int64_t cols, const at::Tensor& row_ptr, const at::
   }
 }
 
-// y[r, :] = sum_e v[e] x[col[e], :], rows in parallel, the N columns vectorised.
+// Rows [r0, r1) of y_g[r, :] = alpha · sum_e v[e] x_g[col[e], :] + beta · y_g[r, :] for the G matrices
+// x_g = x + g · x_stride, y_g = y + g · y_stride (beta = 0: y's old values unread), the N columns vectorised:
+// each non-zero is read once for all G. Inlined into one function per instruction-set level (core/simd.h).
+template <typename T>
+inline __attribute__((always_inline)) void csr_rows(const int64_t* row_ptr, const int32_t* col, const T* val,
+                                                    const T* x, T* y, int64_t n, int64_t batches, int64_t x_stride,
+                                                    int64_t y_stride, T alpha, T beta, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t g = 0; g < batches; ++g) {
+      T* yr = y + g * y_stride + r * n;
+      if (beta == T(0)) {
+        for (int64_t j = 0; j < n; ++j) yr[j] = T(0);
+      } else if (beta != T(1)) {
+#pragma omp simd
+        for (int64_t j = 0; j < n; ++j) yr[j] *= beta;
+      }
+    }
+    for (int64_t e = row_ptr[r]; e < row_ptr[r + 1]; ++e) {
+      const T v = alpha * val[e];
+      const T* xc = x + static_cast<int64_t>(col[e]) * n;
+      for (int64_t g = 0; g < batches; ++g) {
+        T* yr = y + g * y_stride + r * n;
+        const T* xg = xc + g * x_stride;
+#pragma omp simd
+        for (int64_t j = 0; j < n; ++j) yr[j] += v * xg[j];
+      }
+    }
+  }
+}
+
+template <typename T>
+using CsrRowsFn = void (*)(const int64_t*, const int32_t*, const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t,
+                           T, T, int64_t, int64_t);
+
+#define SPHAERA_CSR_ROWS_ARGS                                                                                        \
+  const int64_t *rp, const int32_t *col, const T *val, const T *x, T *y, int64_t n, int64_t batches, int64_t xs, \
+      int64_t ys, T alpha, T beta, int64_t r0, int64_t r1
+
+template <typename T>
+void csr_rows_generic(SPHAERA_CSR_ROWS_ARGS) {
+  csr_rows<T>(rp, col, val, x, y, n, batches, xs, ys, alpha, beta, r0, r1);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+template <typename T>
+__attribute__((target("avx2,fma"))) void csr_rows_avx2(SPHAERA_CSR_ROWS_ARGS) {
+  csr_rows<T>(rp, col, val, x, y, n, batches, xs, ys, alpha, beta, r0, r1);
+}
+
+template <typename T>
+__attribute__((target("avx512f,avx512vl"))) void csr_rows_avx512(SPHAERA_CSR_ROWS_ARGS) {
+  csr_rows<T>(rp, col, val, x, y, n, batches, xs, ys, alpha, beta, r0, r1);
+}
+#endif
+#undef SPHAERA_CSR_ROWS_ARGS
+
+template <typename T>
+CsrRowsFn<T> pick_csr_rows() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return csr_rows_avx512<T>;
+    case SimdLevel::kAvx2: return csr_rows_avx2<T>;
+    default: break;
+  }
+#endif
+  return csr_rows_generic<T>;
+}
+
+// y_g = alpha · A x_g + beta · y_g for the G matrices of x [G, cols, N] and y [G, rows, N] (contiguous), blocks
+// of rows in parallel.
 template <typename T>
 void csr_times_dense_cpu(const int64_t* row_ptr, const int32_t* col, const T* val, const T* x, T* y, int64_t rows,
-                         int64_t n) {
-#pragma omp parallel for schedule(dynamic, 256)
-  for (int64_t r = 0; r < rows; ++r) {
-    T* yr = y + r * n;
-    for (int64_t j = 0; j < n; ++j) yr[j] = T(0);
-    for (int64_t e = row_ptr[r]; e < row_ptr[r + 1]; ++e) {
-      const T v = val[e];
-      const T* xc = x + static_cast<int64_t>(col[e]) * n;
-#pragma omp simd
-      for (int64_t j = 0; j < n; ++j) yr[j] += v * xc[j];
-    }
+                         int64_t cols, int64_t n, int64_t batches, T alpha, T beta) {
+  const CsrRowsFn<T> kernel = pick_csr_rows<T>();
+  constexpr int64_t kBlock = 256;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+    kernel(row_ptr, col, val, x, y, n, batches, cols * n, rows * n, alpha, beta, r0, std::min(rows, r0 + kBlock));
   }
 }
 
@@ -109,32 +175,59 @@ std::pair<at::Tensor, at::Tensor> cusparse_indices(const Pattern& p) {
 }
 #endif
 
-at::Tensor product(const Pattern& p, const at::Tensor& values, const at::Tensor& x) {
+// y ← alpha · A x + beta · y for A of pattern p (beta = 0: y's old values unread): x [cols, N] and y [rows, N], or
+// a batch of them, x [G, cols, N] and y [G, rows, N]; y contiguous.
+void product_into(const Pattern& p, const at::Tensor& values, const at::Tensor& x, const at::Tensor& y, double alpha,
+                  double beta) {
   const auto& row_ptr = p.row_ptr;
   const auto& col = p.col;
   const int64_t rows = p.rows;
-  const int64_t n = x.size(1);
+  const bool batched = x.dim() == 3;
 #ifdef SPHAERA_WITH_CUDA
   if (x.device().is_cuda()) {
     const auto [rp, ci] = cusparse_indices(p);
-    return detail::cusparse_spmm(rp, ci, values, x, rows, p.cols);
+    if (!batched) {
+      detail::cusparse_spmm_into(rp, ci, values, x, y, rows, p.cols, alpha, beta);
+      return;
+    }
+    for (int64_t g = 0; g < x.size(0); ++g) {
+      detail::cusparse_spmm_into(rp, ci, values, x.select(0, g), y.select(0, g), rows, p.cols, alpha, beta);
+    }
+    return;
   }
 #endif
   if (x.device().is_cpu()) {
     auto xc = x.contiguous();
     auto vc = values.contiguous();
-    auto y = at::empty({rows, n}, x.options());
+    const int64_t n = x.size(-1), batches = batched ? x.size(0) : 1;
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sphaera_spmm", [&] {
       csr_times_dense_cpu<scalar_t>(row_ptr.data_ptr<int64_t>(), col.data_ptr<int32_t>(), vc.data_ptr<scalar_t>(),
-                                    xc.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), rows, n);
+                                    xc.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), rows, p.cols, n, batches,
+                                    static_cast<scalar_t>(alpha), static_cast<scalar_t>(beta));
     });
-    return y;
+    return;
   }
   // Other devices (and CUDA in a build without it): gather, scale, scatter-add with LibTorch's own kernels.
   const auto counts = row_ptr.slice(0, 1) - row_ptr.slice(0, 0, rows);
   const auto row_of = at::repeat_interleave(at::arange(rows, row_ptr.options()), counts);
-  auto contrib = x.index_select(0, col.to(at::kLong)) * values.unsqueeze(1);
-  return at::zeros({rows, n}, x.options()).index_add_(0, row_of, contrib);
+  const auto scaled = (values * alpha).unsqueeze(1);
+  const auto col_long = col.to(at::kLong);
+  for (int64_t g = 0; g < (batched ? x.size(0) : 1); ++g) {
+    const at::Tensor xg = batched ? x.select(0, g) : x;
+    const at::Tensor yg = batched ? y.select(0, g) : y;
+    if (beta == 0) {
+      yg.zero_();
+    } else if (beta != 1) {
+      yg.mul_(beta);
+    }
+    yg.index_add_(0, row_of, xg.index_select(0, col_long) * scaled);
+  }
+}
+
+at::Tensor product(const Pattern& p, const at::Tensor& values, const at::Tensor& x) {
+  auto y = at::empty({p.rows, x.size(1)}, x.options());
+  product_into(p, values, x, y, 1.0, 0.0);
+  return y;
 }
 
 at::Tensor value_grad(const Pattern& p, const at::Tensor& g, const at::Tensor& x) {
@@ -412,6 +505,43 @@ at::Tensor spmm(const CsrMatrix& a, const at::Tensor& x) {
   }
   auto y = SpmmFunction::apply(a.values(), x2, pattern, transposed);
   return vector ? y.squeeze(1) : y;
+}
+
+void spmm_update(const CsrMatrix& a, const at::Tensor& x, const at::Tensor& y, double alpha, double beta,
+                 bool transposed) {
+  SPHAERA_CHECK(a.row_ptr().defined(), "spmm_update: empty (default-constructed) sparse matrix");
+  const int64_t rows = transposed ? a.cols() : a.rows();
+  const int64_t cols = transposed ? a.rows() : a.cols();
+  const bool batched = x.dim() == 3;
+  const bool shapes_fit = (x.dim() == 2 || batched) && y.dim() == x.dim() && x.size(-2) == cols &&
+                          y.size(-2) == rows && y.size(-1) == x.size(-1) && (!batched || y.size(0) == x.size(0));
+  SPHAERA_CHECK(shapes_fit, "spmm_update: ", transposed ? "the transpose of " : "", "a [", a.rows(), ", ", a.cols(),
+                "] matrix takes x [", cols, ", N] to y [", rows, ", N] (or [G, ", cols, ", N] to [G, ", rows,
+                ", N]), got x ", x.sizes(), " and y ", y.sizes());
+  SPHAERA_CHECK(y.is_contiguous(), "spmm_update: y must be contiguous");
+  SPHAERA_CHECK(x.scalar_type() == a.values().scalar_type() && y.scalar_type() == x.scalar_type(),
+                "spmm_update: dtype mismatch: matrix ", a.values().scalar_type(), ", x ", x.scalar_type(), ", y ",
+                y.scalar_type());
+  SPHAERA_CHECK(x.device() == a.values().device() && y.device() == x.device(), "spmm_update: device mismatch: matrix on ",
+                a.values().device(), ", x on ", x.device(), ", y on ", y.device());
+  const at::NoGradGuard no_grad;
+  const bool on_cuda = x.device().is_cuda();
+  if (!transposed) {
+    Pattern pattern{a.row_ptr(), {}, a.col_index(), a.rows(), a.cols(), {}};
+    if (on_cuda) {
+      a.make_device_indices();
+      pattern.row_ptr32 = a.transpose_cache().row_ptr32;
+    }
+    product_into(pattern, a.values(), x, y, alpha, beta);
+    return;
+  }
+  const auto& cache = a.transpose_cache();
+  Pattern pattern{cache.row_ptr, {}, cache.col_index, a.cols(), a.rows(), cache.permutation};
+  if (on_cuda) {
+    a.make_device_indices();
+    pattern.row_ptr32 = cache.t_row_ptr32;
+  }
+  product_into(pattern, a.values().index_select(0, cache.permutation), x, y, alpha, beta);
 }
 
 CsrMatrix CsrMatrix::from_arrays(CsrArrays&& arrays) {

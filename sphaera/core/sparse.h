@@ -66,6 +66,8 @@ class CsrMatrix {
   // The int32 row pointers of the matrix and its transpose on the matrix's device (cuSPARSE), once.
   void make_device_indices() const;
   friend at::Tensor spmm(const CsrMatrix& a, const at::Tensor& x);
+  friend void spmm_update(const CsrMatrix& a, const at::Tensor& x, const at::Tensor& y, double alpha, double beta,
+                          bool transposed);
   int64_t rows_ = 0;
   int64_t cols_ = 0;
   at::Tensor row_ptr_;
@@ -80,5 +82,13 @@ class CsrMatrix {
 /// the product and for dx through the cached transpose, cusparseSDDMM for dA), asynchronous, no host copies;
 /// other devices use LibTorch ops.
 at::Tensor spmm(const CsrMatrix& a, const at::Tensor& x);
+
+/// y ← alpha · op(A) x + beta · y in place, outside autograd, where op(A) is A, or Aᵀ with `transposed` (through
+/// the cached transpose pattern; its values are gathered per call). x [op(A) cols, N] and y [op(A) rows, N], or
+/// batches of them, x [G, op(A) cols, N] and y [G, op(A) rows, N] (each non-zero read once for all G on the CPU);
+/// y contiguous and not overlapping x, both of A's dtype and device; beta = 0 ignores y's old values (NaN
+/// included). The kernels of spmm, for hand-written backwards that chain products (models::cheb_conv's).
+void spmm_update(const CsrMatrix& a, const at::Tensor& x, const at::Tensor& y, double alpha, double beta,
+                 bool transposed = false);
 
 }  // namespace sphaera::core

@@ -57,36 +57,57 @@ void make_dense(DenseDescriptor& m, const at::Tensor& t) {  // t [r, c] contiguo
                  "cusparseCreateDnMat");
 }
 
-// alpha = 1, beta = 0 in the compute type (host pointers: the handle's default pointer mode).
-struct UnitScalars {
-  explicit UnitScalars(at::ScalarType t)
+// alpha and beta in the compute type (host pointers: the handle's default pointer mode).
+struct Scalars {
+  Scalars(at::ScalarType t, double a, double b)
       : compute(value_type(t)),
-        alpha(t == at::kFloat ? static_cast<const void*>(&one32) : static_cast<const void*>(&one64)),
-        beta(t == at::kFloat ? static_cast<const void*>(&zero32) : static_cast<const void*>(&zero64)) {}
-  UnitScalars(const UnitScalars&) = delete;
-  const float one32 = 1.0f, zero32 = 0.0f;
-  const double one64 = 1.0, zero64 = 0.0;
+        alpha32(static_cast<float>(a)),
+        beta32(static_cast<float>(b)),
+        alpha64(a),
+        beta64(b),
+        alpha(t == at::kFloat ? static_cast<const void*>(&alpha32) : static_cast<const void*>(&alpha64)),
+        beta(t == at::kFloat ? static_cast<const void*>(&beta32) : static_cast<const void*>(&beta64)) {}
+  explicit Scalars(at::ScalarType t) : Scalars(t, 1.0, 0.0) {}
+  Scalars(const Scalars&) = delete;
   const cudaDataType compute;
+  const float alpha32, beta32;
+  const double alpha64, beta64;
   const void* const alpha;
   const void* const beta;
 };
 
 }  // namespace
 
-at::Tensor cusparse_spmm(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& values_in,
-                         const at::Tensor& x_in, int64_t rows, int64_t cols) {
+at::Tensor cusparse_spmm(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& values,
+                         const at::Tensor& x, int64_t rows, int64_t cols) {
+  at::Tensor y = at::empty({rows, x.size(1)}, x.options());
+  cusparse_spmm_into(row_ptr, col, values, x, y, rows, cols, 1.0, 0.0);
+  return y;
+}
+
+void cusparse_spmm_into(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& values_in,
+                        const at::Tensor& x_in, const at::Tensor& y, int64_t rows, int64_t cols, double alpha,
+                        double beta) {
   const c10::cuda::CUDAGuard guard(x_in.device());
   const at::Tensor x = x_in.contiguous();
   const at::Tensor values = values_in.contiguous();  // a view (with_values of a slice) would have strides
   const int64_t n = x.size(1);
-  if (rows == 0 || n == 0 || col.numel() == 0) return at::zeros({rows, n}, x.options());
-  at::Tensor y = at::empty({rows, n}, x.options());
+  if (rows == 0 || n == 0) return;
+  if (col.numel() == 0) {  // cuSPARSE is not asked about an empty matrix: y ← beta · y
+    if (beta == 0) {
+      y.zero_();
+    } else {
+      y.mul_(beta);
+    }
+    return;
+  }
   SparseDescriptor a;
   DenseDescriptor b, c;
   make_csr(a, row_ptr, col, values, rows, cols);
   make_dense(b, x);
   make_dense(c, y);
-  const UnitScalars k(x.scalar_type());
+  if (beta == 0) y.zero_();  // cuSPARSE reads C even with beta = 0 in some algorithms: no NaN from old values
+  const Scalars k(x.scalar_type(), alpha, beta);
   cusparseHandle_t handle = at::cuda::getCurrentCUDASparseHandle();  // bound to the current stream
   size_t bytes = 0;
   check_cusparse(cusparseSpMM_bufferSize(handle, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE,
@@ -96,7 +117,6 @@ at::Tensor cusparse_spmm(const at::Tensor& row_ptr, const at::Tensor& col, const
   check_cusparse(cusparseSpMM(handle, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE, k.alpha, a.d,
                               b.d, k.beta, c.d, k.compute, CUSPARSE_SPMM_ALG_DEFAULT, buffer.data_ptr()),
                  "cusparseSpMM");
-  return y;
 }
 
 at::Tensor cusparse_value_grad(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& g_in,
@@ -112,7 +132,7 @@ at::Tensor cusparse_value_grad(const at::Tensor& row_ptr, const at::Tensor& col,
   make_csr(c, row_ptr, col, grad, rows, cols);
   make_dense(da, g);  // [rows, N]
   make_dense(db, x);  // [cols, N], used transposed
-  const UnitScalars k(x.scalar_type());
+  const Scalars k(x.scalar_type());
   cusparseHandle_t handle = at::cuda::getCurrentCUDASparseHandle();
   size_t bytes = 0;
   check_cusparse(

@@ -13,6 +13,10 @@ namespace sphaera::core::detail {
 at::Tensor cusparse_spmm(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& values,
                          const at::Tensor& x, int64_t rows, int64_t cols);
 
+/// y ← alpha · A x + beta · y in place (y [rows, N] contiguous, row-major; beta = 0 ignores its old values).
+void cusparse_spmm_into(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& values, const at::Tensor& x,
+                        const at::Tensor& y, int64_t rows, int64_t cols, double alpha, double beta);
+
 /// g_val [nnz]: g_val[e] = <g[row(e), :], x[col(e), :]>, the gradient of A x with respect to A's values, for
 /// g [rows, N] and x [cols, N] row-major (cusparseSDDMM on A's pattern).
 at::Tensor cusparse_value_grad(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& g,

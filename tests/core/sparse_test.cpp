@@ -1,5 +1,7 @@
 #include "sphaera/core/sparse.h"
 
+#include <limits>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -117,6 +119,68 @@ TEST_F(SparseTest, RejectsMismatchedShapesAndDtypes) {
                sphaera::core::InvalidArgument);
 }
 
+// y <- alpha op(A) x + beta y against the dense computation, both orientations, for the beta values the kernels
+// treat apart (0: y unread, NaN included; 1: no scaling; other), and rows long enough to take the vector loop.
+void expect_update_matches_dense(at::ScalarType dtype, double tolerance, const at::Device& device) {
+  auto [a_cpu, dense_cpu] = random_sparse(300, 200, 0.05, dtype);
+  const CsrMatrix a = a_cpu.to(device, dtype);
+  const at::Tensor dense = dense_cpu.to(device);
+  for (bool transposed : {false, true}) {
+    const int64_t rows = transposed ? 200 : 300, cols = transposed ? 300 : 200;
+    const at::Tensor op = transposed ? dense.t() : dense;
+    for (int64_t n : {1, 13, 64}) {
+      for (double beta : {0.0, 1.0, -1.0, 0.5}) {
+        const double alpha = 2.0;
+        const auto x = torch::randn({cols, n}, dtype).to(device);
+        auto y = torch::randn({rows, n}, dtype).to(device);
+        const at::Tensor expected = alpha * op.matmul(x) + (beta == 0.0 ? 0.0 * y : beta * y);
+        if (beta == 0.0) y.fill_(std::numeric_limits<double>::quiet_NaN());
+        sphaera::core::spmm_update(a, x, y, alpha, beta, transposed);
+        EXPECT_LT(sphaera::testing::relative_error(y, expected), tolerance)
+            << (transposed ? "transposed" : "plain") << ", N = " << n << ", beta = " << beta;
+      }
+    }
+  }
+}
+
+TEST_F(SparseTest, UpdateEqualsDenseUpdateFloat64) {
+  expect_update_matches_dense(torch::kDouble, 1e-14, torch::kCPU);
+}
+
+TEST_F(SparseTest, UpdateEqualsDenseUpdateFloat32) {
+  expect_update_matches_dense(torch::kFloat, 1e-6, torch::kCPU);
+}
+
+// A batch [G, rows, N] is G independent updates (the CPU kernel reads each non-zero once for all G).
+TEST_F(SparseTest, UpdateOfABatchEqualsTheUpdateOfEachMatrix) {
+  auto [a, dense] = random_sparse(300, 200, 0.05, torch::kDouble);
+  for (bool transposed : {false, true}) {
+    const int64_t rows = transposed ? 200 : 300, cols = transposed ? 300 : 200;
+    const at::Tensor op = transposed ? dense.t() : dense;
+    const auto x = torch::randn({3, cols, 16}, torch::kDouble);
+    auto y = torch::randn({3, rows, 16}, torch::kDouble);
+    const at::Tensor expected = 2.0 * torch::matmul(op, x) - y;
+    sphaera::core::spmm_update(a, x, y, 2.0, -1.0, transposed);
+    EXPECT_LT(sphaera::testing::relative_error(y, expected), 1e-14) << (transposed ? "transposed" : "plain");
+  }
+  EXPECT_THROW(sphaera::core::spmm_update(a, torch::randn({3, 200, 4}, torch::kDouble),
+                                          torch::zeros({2, 300, 4}, torch::kDouble), 1, 0),
+               sphaera::core::InvalidArgument);
+}
+
+TEST_F(SparseTest, UpdateRejectsMismatchedOperands) {
+  auto [a, dense] = random_sparse(4, 5, 0.5, torch::kDouble);
+  const auto x = torch::randn({5, 2}, torch::kDouble);
+  EXPECT_THROW(sphaera::core::spmm_update(a, x, torch::zeros({5, 2}, torch::kDouble), 1, 0),
+               sphaera::core::InvalidArgument);
+  EXPECT_THROW(sphaera::core::spmm_update(a, x, torch::zeros({4, 2}, torch::kDouble), 1, 0, true),
+               sphaera::core::InvalidArgument);
+  EXPECT_THROW(sphaera::core::spmm_update(a, x, torch::zeros({4, 2}, torch::kFloat), 1, 0),
+               sphaera::core::InvalidArgument);
+  EXPECT_THROW(sphaera::core::spmm_update(a, x, torch::zeros({2, 4}, torch::kDouble).t(), 1, 0),
+               sphaera::core::InvalidArgument);
+}
+
 // CUDA against the CPU on the same input: product, dx and dA, float64 to 1e-12 and float32 to 1e-5 (relative
 // to the largest entry: both sum the same few products, in another order).
 void expect_cuda_matches_cpu(at::ScalarType dtype, double tolerance) {
@@ -147,6 +211,12 @@ TEST_F(SparseTest, CudaMatchesCpuFloat64) {
 TEST_F(SparseTest, CudaMatchesCpuFloat32) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   expect_cuda_matches_cpu(torch::kFloat, 1e-5);
+}
+
+TEST_F(SparseTest, CudaUpdateEqualsDenseUpdate) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  expect_update_matches_dense(torch::kDouble, 1e-12, torch::kCUDA);
+  expect_update_matches_dense(torch::kFloat, 1e-5, torch::kCUDA);
 }
 
 TEST_F(SparseTest, CudaGradientsMatchFiniteDifferences) {
