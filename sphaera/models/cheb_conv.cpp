@@ -76,7 +76,7 @@ at::Tensor ChebConvImpl::forward(const at::Tensor& input) {
                 "ChebConv: input must be [B, ", options.in_channels(), ", V], got ",
                 input.defined() ? input.sizes() : c10::IntArrayRef{});
   // Mixed precision: a bfloat16/float16 input (the output of a layer under autocast) is raised to the weight's
-  // precision for the sparse products; under autocast the dense mix then runs reduced again.
+  // precision; the layer (its sparse products and the mix, memory-bound both) runs in it.
   const at::Tensor x = at::isReducedFloatingType(input.scalar_type()) ? input.to(weight.scalar_type()) : input;
   if (options.kernel_size() == 1) {
     // T_0 only: the Laplacian is never read (and may be absent).

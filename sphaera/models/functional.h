@@ -10,6 +10,9 @@
 
 namespace sphaera::models {
 
+/// Default size of ChebConv's work buffers (see cheb_conv).
+constexpr int64_t kChebConvChunkBytes = int64_t{512} << 20;
+
 /// Chebyshev graph convolution (Defferrard et al. 2016, DeepSphere):
 ///
 ///   T_0 = x,  T_1 = L̂ x,  T_k = 2 L̂ T_{k-1} − T_{k-2},   out[b, o, v] = Σ_{cin,k} T_k[b, cin, v] W[cin, k, o] +
@@ -22,10 +25,16 @@ namespace sphaera::models {
 ///   [Fin·K, Fout] is ours reshaped likewise, `ours = theirs.reshape({Fin, K, Fout})`.)
 /// - `bias`: [Cout], or an undefined tensor for none.
 /// Returns [B, Cout, V]. K = 1 is plain per-pixel mixing (T_0 only, L̂ unused).
-/// The recurrence runs on a [V, B·Cin] layout with core::spmm; the K terms are then mixed by one matrix product
-/// [V·B, Cin·K] × [Cin·K, Cout].
+/// The recurrence runs on chunks of maps in a [maps, V, Cin] layout (core::spmm_update, three terms alive at a
+/// time, work buffers of at most `chunk_bytes` or one map) and each term's mix is added into the output as it comes:
+/// one autograd node whose hand-written backward keeps only x and the weight (it recomputes the terms, and takes
+/// dx by Clenshaw's recurrence on L̂ᵀ). Memory beyond input, output and gradients is thus bounded at any nside.
+/// The output is stored [B, V, Cout] (returned as a [B, Cout, V] view), which the next ChebConv reads in place.
+/// When L̂'s values require grad, the recurrence is composed of differentiable core::spmm products instead.
+/// The mix runs in x's dtype, also under autocast. Second derivatives are refused (InvalidArgument).
+/// `chunk_bytes`: the size of one work buffer (at least one map's [V, Cin] is used whatever it says).
 at::Tensor cheb_conv(const at::Tensor& x, const core::CsrMatrix& rescaled_laplacian, const at::Tensor& weight,
-                     const at::Tensor& bias);
+                     const at::Tensor& bias, int64_t chunk_bytes = kChebConvChunkBytes);
 
 /// How 4 NEST children become their parent.
 enum class PoolMode { kMean, kMax };

@@ -144,6 +144,93 @@ TEST_F(ChebConvTest, GradientsMatchFiniteDifferences) {
   }
 }
 
+// The hand-written backward's input gradient runs Clenshaw's recurrence on the transpose: a non-symmetric matrix
+// (a symmetric one would hide a missing transpose), two layers chained (the second reads the first's permuted
+// output in place), with and without bias.
+TEST_F(ChebConvTest, GradientsMatchFiniteDifferencesForANonSymmetricMatrixAndChainedLayers) {
+  auto mask = torch::rand({9, 9}, torch::kDouble) < 0.4;
+  auto a = torch::randn({9, 9}, torch::kDouble).mul(mask);
+  a = a / (at::linalg_matrix_norm(a, 2).item<double>() * 1.1);
+  ASSERT_GT(relative_error(a, a.t()), 0.5);
+  const auto l = CsrMatrix::from_dense(a);
+  for (int64_t k : {3, 5}) {
+    auto x = torch::randn({2, 3, 9}, torch::kDouble).requires_grad_(true);
+    // Weights of He's scale keep the output O(1): the check's rounding error, eps·|<f, r>| / h, stays near 1e-10
+    // (f is linear in each input coordinate alone, so central differences have no truncation error).
+    auto w1 = (torch::randn({3, k, 2}, torch::kDouble) / std::sqrt(3.0 * k)).requires_grad_(true);
+    auto w2 = (torch::randn({2, k, 3}, torch::kDouble) / std::sqrt(2.0 * k)).requires_grad_(true);
+    auto b2 = torch::randn({3}, torch::kDouble).requires_grad_(true);
+    EXPECT_LT(relative_error(cheb_conv(x, l, w1, at::Tensor()), dense_cheb_conv(x, a, w1, at::Tensor())), 1e-13);
+    auto result = gradcheck(
+        [&](const std::vector<at::Tensor>& in) {
+          return cheb_conv(cheb_conv(in[0], l, in[1], at::Tensor()), l, in[2], in[3]);
+        },
+        {x, w1, w2, b2});
+    EXPECT_EQ(result.checked, x.numel() + w1.numel() + w2.numel() + b2.numel());
+    EXPECT_LT(result.max_rel_error, 1e-8) << "K = " << k << ": " << result.worst;
+  }
+}
+
+// The fused layer (values without gradient) and the recurrence composed of differentiable products (values with
+// gradient) are two independent computations of the same output and input/weight/bias gradients.
+TEST_F(ChebConvTest, FusedAndComposedPathsAgree) {
+  auto [l, dense] = random_laplacian(40, torch::kDouble);
+  const auto l_grad = l.with_values(l.values().clone().requires_grad_(true));
+  auto x = torch::randn({3, 4, 40}, torch::kDouble);
+  auto w = torch::randn({4, 5, 6}, torch::kDouble);
+  auto b = torch::randn({6}, torch::kDouble);
+  const auto g = torch::randn({3, 6, 40}, torch::kDouble);
+  std::vector<at::Tensor> grads[2];
+  at::Tensor outs[2];
+  for (int path = 0; path < 2; ++path) {
+    auto xi = x.clone().requires_grad_(true), wi = w.clone().requires_grad_(true), bi = b.clone().requires_grad_(true);
+    outs[path] = cheb_conv(xi, path == 0 ? l : l_grad, wi, bi);
+    outs[path].backward(g);
+    grads[path] = {xi.grad(), wi.grad(), bi.grad()};
+  }
+  EXPECT_LT(relative_error(outs[0], outs[1]), 1e-14);
+  for (size_t i = 0; i < 3; ++i) EXPECT_LT(relative_error(grads[0][i], grads[1][i]), 1e-13) << "gradient " << i;
+}
+
+// Chunks of maps (one, two with a shorter last chunk, all) give the same output and gradients: each map's
+// recurrence is independent of the others', and the weight's gradient sums over the chunks.
+TEST_F(ChebConvTest, ChunksOfMapsGiveTheSameResult) {
+  auto [l, dense] = random_laplacian(30, torch::kDouble);
+  const auto x = torch::randn({5, 3, 30}, torch::kDouble);
+  const auto w = torch::randn({3, 4, 2}, torch::kDouble);
+  const auto b = torch::randn({2}, torch::kDouble);
+  const auto g = torch::randn({5, 2, 30}, torch::kDouble);
+  const int64_t one_map = 30 * 3 * 8;
+  std::vector<at::Tensor> reference;
+  for (int64_t chunk_bytes : {int64_t{1} << 30, int64_t{1}, 2 * one_map}) {
+    auto xi = x.clone().requires_grad_(true), wi = w.clone().requires_grad_(true), bi = b.clone().requires_grad_(true);
+    const auto out = cheb_conv(xi, l, wi, bi, chunk_bytes);
+    out.backward(g);
+    const std::vector<at::Tensor> results{out.detach(), xi.grad(), wi.grad(), bi.grad()};
+    if (reference.empty()) {
+      reference = results;
+      EXPECT_LT(relative_error(out, dense_cheb_conv(x, dense, w, b)), 1e-13);
+      continue;
+    }
+    for (size_t i = 0; i < results.size(); ++i) {
+      EXPECT_LT(relative_error(results[i], reference[i]), 1e-14) << "chunk_bytes " << chunk_bytes << ", result " << i;
+    }
+  }
+}
+
+TEST_F(ChebConvTest, SecondDerivativesAreRefusedWithAClearError) {
+  auto [l, dense] = random_laplacian(7, torch::kDouble);
+  auto x = torch::randn({1, 2, 7}, torch::kDouble).requires_grad_(true);
+  auto w = torch::randn({2, 3, 2}, torch::kDouble);
+  auto y = cheb_conv(x, l, w, at::Tensor()).pow(2).sum();
+  try {
+    torch::autograd::grad({y}, {x}, {}, /*retain_graph=*/true, /*create_graph=*/true);
+    ADD_FAILURE() << "create_graph=true was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("second derivatives are not supported"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(ChebConvTest, GradientWithRespectToLaplacianValuesMatchesFiniteDifferences) {
   auto [l, dense] = random_laplacian(8, torch::kDouble);
   auto values = l.values().clone().requires_grad_(true);
