@@ -57,58 +57,52 @@ void check_csr(int64_t rows, int64_t cols, const at::Tensor& row_ptr, const at::
   }
 }
 
-// Rows [r0, r1) of y_g[r, :] = alpha · sum_e v[e] x_g[col[e], :] + beta · y_g[r, :] for the G matrices
-// x_g = x + g · x_stride, y_g = y + g · y_stride (beta = 0: y's old values unread), the N columns vectorised:
-// each non-zero is read once for all G. Inlined into one function per instruction-set level (core/simd.h).
+// Rows [r0, r1) of y[r, :] = alpha · sum_e v[e] x[col[e], :] + beta · y[r, :] (beta = 0: y's old values unread),
+// rows of x and y `ldx` and `ldy` elements apart (column slices of wider matrices), the N columns vectorised.
+// Inlined into one function per instruction-set level (core/simd.h).
 template <typename T>
 inline __attribute__((always_inline)) void csr_rows(const int64_t* row_ptr, const int32_t* col, const T* val,
-                                                    const T* x, T* y, int64_t n, int64_t batches, int64_t x_stride,
-                                                    int64_t y_stride, T alpha, T beta, int64_t r0, int64_t r1) {
+                                                    const T* x, int64_t ldx, T* y, int64_t ldy, int64_t n, T alpha,
+                                                    T beta, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; ++r) {
-    for (int64_t g = 0; g < batches; ++g) {
-      T* yr = y + g * y_stride + r * n;
-      if (beta == T(0)) {
-        for (int64_t j = 0; j < n; ++j) yr[j] = T(0);
-      } else if (beta != T(1)) {
+    T* yr = y + r * ldy;
+    if (beta == T(0)) {
+      for (int64_t j = 0; j < n; ++j) yr[j] = T(0);
+    } else if (beta != T(1)) {
 #pragma omp simd
-        for (int64_t j = 0; j < n; ++j) yr[j] *= beta;
-      }
+      for (int64_t j = 0; j < n; ++j) yr[j] *= beta;
     }
     for (int64_t e = row_ptr[r]; e < row_ptr[r + 1]; ++e) {
       const T v = alpha * val[e];
-      const T* xc = x + static_cast<int64_t>(col[e]) * n;
-      for (int64_t g = 0; g < batches; ++g) {
-        T* yr = y + g * y_stride + r * n;
-        const T* xg = xc + g * x_stride;
+      const T* xc = x + static_cast<int64_t>(col[e]) * ldx;
 #pragma omp simd
-        for (int64_t j = 0; j < n; ++j) yr[j] += v * xg[j];
-      }
+      for (int64_t j = 0; j < n; ++j) yr[j] += v * xc[j];
     }
   }
 }
 
 template <typename T>
-using CsrRowsFn = void (*)(const int64_t*, const int32_t*, const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t,
-                           T, T, int64_t, int64_t);
+using CsrRowsFn = void (*)(const int64_t*, const int32_t*, const T*, const T*, int64_t, T*, int64_t, int64_t, T, T,
+                           int64_t, int64_t);
 
-#define SPHAERA_CSR_ROWS_ARGS                                                                                        \
-  const int64_t *rp, const int32_t *col, const T *val, const T *x, T *y, int64_t n, int64_t batches, int64_t xs, \
-      int64_t ys, T alpha, T beta, int64_t r0, int64_t r1
+#define SPHAERA_CSR_ROWS_ARGS                                                                                  \
+  const int64_t *rp, const int32_t *col, const T *val, const T *x, int64_t ldx, T *y, int64_t ldy, int64_t n, \
+      T alpha, T beta, int64_t r0, int64_t r1
 
 template <typename T>
 void csr_rows_generic(SPHAERA_CSR_ROWS_ARGS) {
-  csr_rows<T>(rp, col, val, x, y, n, batches, xs, ys, alpha, beta, r0, r1);
+  csr_rows<T>(rp, col, val, x, ldx, y, ldy, n, alpha, beta, r0, r1);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 template <typename T>
 __attribute__((target("avx2,fma"))) void csr_rows_avx2(SPHAERA_CSR_ROWS_ARGS) {
-  csr_rows<T>(rp, col, val, x, y, n, batches, xs, ys, alpha, beta, r0, r1);
+  csr_rows<T>(rp, col, val, x, ldx, y, ldy, n, alpha, beta, r0, r1);
 }
 
 template <typename T>
 __attribute__((target("avx512f,avx512vl"))) void csr_rows_avx512(SPHAERA_CSR_ROWS_ARGS) {
-  csr_rows<T>(rp, col, val, x, y, n, batches, xs, ys, alpha, beta, r0, r1);
+  csr_rows<T>(rp, col, val, x, ldx, y, ldy, n, alpha, beta, r0, r1);
 }
 #endif
 #undef SPHAERA_CSR_ROWS_ARGS
@@ -125,16 +119,15 @@ CsrRowsFn<T> pick_csr_rows() {
   return csr_rows_generic<T>;
 }
 
-// y_g = alpha · A x_g + beta · y_g for the G matrices of x [G, cols, N] and y [G, rows, N] (contiguous), blocks
-// of rows in parallel.
+// y = alpha · A x + beta · y, blocks of rows in parallel.
 template <typename T>
-void csr_times_dense_cpu(const int64_t* row_ptr, const int32_t* col, const T* val, const T* x, T* y, int64_t rows,
-                         int64_t cols, int64_t n, int64_t batches, T alpha, T beta) {
+void csr_times_dense_cpu(const int64_t* row_ptr, const int32_t* col, const T* val, const T* x, int64_t ldx, T* y,
+                         int64_t ldy, int64_t rows, int64_t n, T alpha, T beta) {
   const CsrRowsFn<T> kernel = pick_csr_rows<T>();
   constexpr int64_t kBlock = 256;
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
-    kernel(row_ptr, col, val, x, y, n, batches, cols * n, rows * n, alpha, beta, r0, std::min(rows, r0 + kBlock));
+    kernel(row_ptr, col, val, x, ldx, y, ldy, n, alpha, beta, r0, std::min(rows, r0 + kBlock));
   }
 }
 
@@ -175,53 +168,45 @@ std::pair<at::Tensor, at::Tensor> cusparse_indices(const Pattern& p) {
 }
 #endif
 
-// y ← alpha · A x + beta · y for A of pattern p (beta = 0: y's old values unread): x [cols, N] and y [rows, N], or
-// a batch of them, x [G, cols, N] and y [G, rows, N]; y contiguous.
-void product_into(const Pattern& p, const at::Tensor& values, const at::Tensor& x, const at::Tensor& y, double alpha,
-                  double beta) {
+// Unit column stride, rows `stride(0)` apart: a column slice of a wider row-major matrix.
+bool row_major(const at::Tensor& t) { return t.stride(1) == 1 && (t.size(0) <= 1 || t.stride(0) >= t.size(1)); }
+int64_t leading_dimension(const at::Tensor& t) { return t.size(0) <= 1 ? t.size(1) : t.stride(0); }
+
+// y ← alpha · A x + beta · y for A of pattern p (beta = 0: y's old values unread); x [cols, N], y [rows, N],
+// y row_major.
+void product_into(const Pattern& p, const at::Tensor& values, const at::Tensor& x_in, const at::Tensor& y,
+                  double alpha, double beta) {
   const auto& row_ptr = p.row_ptr;
   const auto& col = p.col;
   const int64_t rows = p.rows;
-  const bool batched = x.dim() == 3;
 #ifdef SPHAERA_WITH_CUDA
-  if (x.device().is_cuda()) {
+  if (x_in.device().is_cuda()) {
     const auto [rp, ci] = cusparse_indices(p);
-    if (!batched) {
-      detail::cusparse_spmm_into(rp, ci, values, x, y, rows, p.cols, alpha, beta);
-      return;
-    }
-    for (int64_t g = 0; g < x.size(0); ++g) {
-      detail::cusparse_spmm_into(rp, ci, values, x.select(0, g), y.select(0, g), rows, p.cols, alpha, beta);
-    }
+    detail::cusparse_spmm_into(rp, ci, values, x_in, y, rows, p.cols, alpha, beta);
     return;
   }
 #endif
-  if (x.device().is_cpu()) {
-    auto xc = x.contiguous();
-    auto vc = values.contiguous();
-    const int64_t n = x.size(-1), batches = batched ? x.size(0) : 1;
+  if (x_in.device().is_cpu()) {
+    const at::Tensor x = row_major(x_in) ? x_in : x_in.contiguous();
+    const at::Tensor vc = values.contiguous();
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sphaera_spmm", [&] {
       csr_times_dense_cpu<scalar_t>(row_ptr.data_ptr<int64_t>(), col.data_ptr<int32_t>(), vc.data_ptr<scalar_t>(),
-                                    xc.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), rows, p.cols, n, batches,
-                                    static_cast<scalar_t>(alpha), static_cast<scalar_t>(beta));
+                                    x.data_ptr<scalar_t>(), leading_dimension(x), y.data_ptr<scalar_t>(),
+                                    leading_dimension(y), rows, x.size(1), static_cast<scalar_t>(alpha),
+                                    static_cast<scalar_t>(beta));
     });
     return;
   }
   // Other devices (and CUDA in a build without it): gather, scale, scatter-add with LibTorch's own kernels.
   const auto counts = row_ptr.slice(0, 1) - row_ptr.slice(0, 0, rows);
   const auto row_of = at::repeat_interleave(at::arange(rows, row_ptr.options()), counts);
-  const auto scaled = (values * alpha).unsqueeze(1);
-  const auto col_long = col.to(at::kLong);
-  for (int64_t g = 0; g < (batched ? x.size(0) : 1); ++g) {
-    const at::Tensor xg = batched ? x.select(0, g) : x;
-    const at::Tensor yg = batched ? y.select(0, g) : y;
-    if (beta == 0) {
-      yg.zero_();
-    } else if (beta != 1) {
-      yg.mul_(beta);
-    }
-    yg.index_add_(0, row_of, xg.index_select(0, col_long) * scaled);
+  auto contrib = x_in.index_select(0, col.to(at::kLong)) * (values * alpha).unsqueeze(1);
+  if (beta == 0) {
+    y.zero_();
+  } else if (beta != 1) {
+    y.mul_(beta);
   }
+  y.index_add_(0, row_of, contrib);
 }
 
 at::Tensor product(const Pattern& p, const at::Tensor& values, const at::Tensor& x) {
@@ -512,13 +497,11 @@ void spmm_update(const CsrMatrix& a, const at::Tensor& x, const at::Tensor& y, d
   SPHAERA_CHECK(a.row_ptr().defined(), "spmm_update: empty (default-constructed) sparse matrix");
   const int64_t rows = transposed ? a.cols() : a.rows();
   const int64_t cols = transposed ? a.rows() : a.cols();
-  const bool batched = x.dim() == 3;
-  const bool shapes_fit = (x.dim() == 2 || batched) && y.dim() == x.dim() && x.size(-2) == cols &&
-                          y.size(-2) == rows && y.size(-1) == x.size(-1) && (!batched || y.size(0) == x.size(0));
-  SPHAERA_CHECK(shapes_fit, "spmm_update: ", transposed ? "the transpose of " : "", "a [", a.rows(), ", ", a.cols(),
-                "] matrix takes x [", cols, ", N] to y [", rows, ", N] (or [G, ", cols, ", N] to [G, ", rows,
-                ", N]), got x ", x.sizes(), " and y ", y.sizes());
-  SPHAERA_CHECK(y.is_contiguous(), "spmm_update: y must be contiguous");
+  SPHAERA_CHECK(x.dim() == 2 && x.size(0) == cols && y.dim() == 2 && y.size(0) == rows && y.size(1) == x.size(1),
+                "spmm_update: ", transposed ? "the transpose of " : "", "a [", a.rows(), ", ", a.cols(),
+                "] matrix takes x [", cols, ", N] to y [", rows, ", N], got x ", x.sizes(), " and y ", y.sizes());
+  SPHAERA_CHECK(row_major(y), "spmm_update: y must be row-major with unit column stride (a contiguous matrix or a "
+                "column slice of one), got strides ", y.strides());
   SPHAERA_CHECK(x.scalar_type() == a.values().scalar_type() && y.scalar_type() == x.scalar_type(),
                 "spmm_update: dtype mismatch: matrix ", a.values().scalar_type(), ", x ", x.scalar_type(), ", y ",
                 y.scalar_type());

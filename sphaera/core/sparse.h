@@ -84,10 +84,11 @@ class CsrMatrix {
 at::Tensor spmm(const CsrMatrix& a, const at::Tensor& x);
 
 /// y ← alpha · op(A) x + beta · y in place, outside autograd, where op(A) is A, or Aᵀ with `transposed` (through
-/// the cached transpose pattern; its values are gathered per call). x [op(A) cols, N] and y [op(A) rows, N], or
-/// batches of them, x [G, op(A) cols, N] and y [G, op(A) rows, N] (each non-zero read once for all G on the CPU);
-/// y contiguous and not overlapping x, both of A's dtype and device; beta = 0 ignores y's old values (NaN
-/// included). The kernels of spmm, for hand-written backwards that chain products (models::cheb_conv's).
+/// the cached transpose pattern; its values are gathered per call). x [op(A) cols, N], y [op(A) rows, N], both of
+/// A's dtype and device, y not overlapping x; y row-major with unit column stride, contiguous or a column slice of
+/// a wider matrix (x too, else x is copied): the products of several maps stored side by side, in place. beta = 0
+/// ignores y's old values (NaN included). The kernels of spmm, for hand-written backwards that chain products
+/// (models::cheb_conv's).
 void spmm_update(const CsrMatrix& a, const at::Tensor& x, const at::Tensor& y, double alpha, double beta,
                  bool transposed = false);
 

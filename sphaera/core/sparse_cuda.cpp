@@ -51,8 +51,12 @@ void make_csr(SparseDescriptor& a, const at::Tensor& row_ptr, const at::Tensor& 
                  "cusparseCreateCsr");
 }
 
-void make_dense(DenseDescriptor& m, const at::Tensor& t) {  // t [r, c] contiguous, row-major
-  check_cusparse(cusparseCreateDnMat(&m.d, t.size(0), t.size(1), t.size(1), t.data_ptr(), value_type(t.scalar_type()),
+// t [r, c] row-major: unit column stride, rows `stride(0)` apart (a column slice of a wider matrix).
+bool row_major(const at::Tensor& t) { return t.stride(1) == 1 && (t.size(0) <= 1 || t.stride(0) >= t.size(1)); }
+
+void make_dense(DenseDescriptor& m, const at::Tensor& t) {  // t row_major
+  const int64_t ld = t.size(0) <= 1 ? t.size(1) : t.stride(0);
+  check_cusparse(cusparseCreateDnMat(&m.d, t.size(0), t.size(1), ld, t.data_ptr(), value_type(t.scalar_type()),
                                      CUSPARSE_ORDER_ROW),
                  "cusparseCreateDnMat");
 }
@@ -89,10 +93,11 @@ void cusparse_spmm_into(const at::Tensor& row_ptr, const at::Tensor& col, const 
                         const at::Tensor& x_in, const at::Tensor& y, int64_t rows, int64_t cols, double alpha,
                         double beta) {
   const c10::cuda::CUDAGuard guard(x_in.device());
-  const at::Tensor x = x_in.contiguous();
+  const at::Tensor x = row_major(x_in) ? x_in : x_in.contiguous();
   const at::Tensor values = values_in.contiguous();  // a view (with_values of a slice) would have strides
   const int64_t n = x.size(1);
   if (rows == 0 || n == 0) return;
+  TORCH_INTERNAL_ASSERT(row_major(y), "cusparse_spmm_into: y must have unit column stride");
   if (col.numel() == 0) {  // cuSPARSE is not asked about an empty matrix: y ← beta · y
     if (beta == 0) {
       y.zero_();

@@ -13,7 +13,8 @@ namespace sphaera::core::detail {
 at::Tensor cusparse_spmm(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& values,
                          const at::Tensor& x, int64_t rows, int64_t cols);
 
-/// y ← alpha · A x + beta · y in place (y [rows, N] contiguous, row-major; beta = 0 ignores its old values).
+/// y ← alpha · A x + beta · y in place (x, y row-major with unit column stride, rows any distance apart: column
+/// slices of wider matrices; beta = 0 ignores y's old values).
 void cusparse_spmm_into(const at::Tensor& row_ptr, const at::Tensor& col, const at::Tensor& values, const at::Tensor& x,
                         const at::Tensor& y, int64_t rows, int64_t cols, double alpha, double beta);
 

@@ -28,46 +28,69 @@ void transpose_blocked(const T* src, T* dst, int64_t rows, int64_t cols) {
   }
 }
 
-// The maps [b0, b0 + g) of x [B, C, V] as [g, V, C], contiguous: the layout of the sparse products (each map's
-// pixels as rows, its channels as columns). A view when x is the output of a graph layer (stored [B, V, C]); else
-// a copy into `buffer` [≥ g, V, C] (blocked on the CPU), and `*copied` says so (the result may then be
-// overwritten).
-at::Tensor sample_rows(const at::Tensor& x, int64_t b0, int64_t g, const at::Tensor& buffer, bool* copied) {
-  const at::Tensor maps = x.narrow(0, b0, g);
-  const at::Tensor rows = maps.permute({0, 2, 1});
-  *copied = !rows.is_contiguous();
-  if (!*copied) return rows;
-  const at::Tensor out = buffer.narrow(0, 0, g);
+// A contiguous [rows, cols] matrix at the start of the flat work buffer `flat`.
+at::Tensor matrix_in(const at::Tensor& flat, int64_t rows, int64_t cols) {
+  return flat.narrow(0, 0, rows * cols).view({rows, cols});
+}
+
+// The maps [b0, b0 + g) of x [B, C, V] as [V, g·C]: pixels as rows, the maps' channels side by side as columns,
+// the layout of the sparse products. A column slice of x's own memory when x is stored [V, B, C] (a graph
+// layer's output or input gradient); else a copy into the flat buffer `flat` (a blocked transpose on the CPU),
+// and `*copied` says so (the copy may then be overwritten).
+at::Tensor pixel_rows(const at::Tensor& x, int64_t b0, int64_t g, const at::Tensor& flat, bool* copied) {
+  const int64_t batch = x.size(0), c = x.size(1), v = x.size(2);
+  const at::Tensor stored = x.permute({2, 0, 1});  // [V, B, C]
+  *copied = !stored.is_contiguous();
+  if (!*copied) return stored.view({v, batch * c}).narrow(1, b0 * c, g * c);
+  const at::Tensor out = matrix_in(flat, v, g * c);
+  const at::Tensor maps = x.narrow(0, b0, g);  // [g, C, V]
   if (x.device().is_cpu() && maps.is_contiguous()) {
-    const int64_t c = x.size(1), v = x.size(2);
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sphaera_sample_rows", [&] {
-      for (int64_t i = 0; i < g; ++i) {
-        transpose_blocked<scalar_t>(maps[i].data_ptr<scalar_t>(), out[i].data_ptr<scalar_t>(), c, v);
-      }
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sphaera_pixel_rows", [&] {
+      transpose_blocked<scalar_t>(maps.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), g * c, v);
     });
   } else {
-    out.copy_(rows);
+    out.view({v, g, c}).copy_(maps.permute({2, 0, 1}));
   }
   return out;
 }
 
-// T_0 = t0, T_1 = L̂ T_0, T_i = 2 L̂ T_{i-1} − T_{i-2} for i < k, each [g, V, C] handed to `use(i, T_i)` as it
-// comes; three terms are alive at a time, T_i overwriting T_{i-2}, in t0's memory only when `t0_writable` (it may
-// be the input's), else in the buffers `spare` (two or three of [≥ g, V, C]).
+// out ← beta · out + t W per map, for g maps side by side: t [V, g·Cin] → out [V, g·Cout], w [Cin, Cout] (beta = 0
+// ignores out's old values). One GEMM over [V·g, Cin] when both are contiguous, else one per map.
+void mix_maps(const at::Tensor& t, const at::Tensor& w, const at::Tensor& out, int64_t g, double beta) {
+  const int64_t v = t.size(0), cin = w.size(0), cout = w.size(1);
+  if (t.is_contiguous() && out.is_contiguous()) {
+    out.view({v * g, cout}).addmm_(t.view({v * g, cin}), w, beta, 1.0);
+    return;
+  }
+  for (int64_t j = 0; j < g; ++j) out.narrow(1, j * cout, cout).addmm_(t.narrow(1, j * cin, cin), w, beta, 1.0);
+}
+
+// Σ over the g maps side by side of t_jᵀ dy_j: t [V, g·Cin], dy [V, g·Cout] → [Cin, Cout].
+at::Tensor mix_grad(const at::Tensor& t, const at::Tensor& dy, int64_t g, int64_t cin, int64_t cout) {
+  const int64_t v = t.size(0);
+  if (t.is_contiguous() && dy.is_contiguous()) return at::mm(t.view({v * g, cin}).t(), dy.view({v * g, cout}));
+  at::Tensor sum = at::zeros({cin, cout}, t.options());
+  for (int64_t j = 0; j < g; ++j) sum.addmm_(t.narrow(1, j * cin, cin).t(), dy.narrow(1, j * cout, cout));
+  return sum;
+}
+
+// T_0 = t0, T_1 = L̂ T_0, T_i = 2 L̂ T_{i-1} − T_{i-2} for i < k, each [V, g·C] handed to `use(i, T_i)` as it
+// comes; three terms are alive at a time, T_i overwriting T_{i-2}: in t0's memory only when `t0_writable` (it may
+// be the input's), else in the flat buffers `spare[0]` and `spare[1]`.
 template <typename Use>
 void chebyshev_terms(const core::CsrMatrix& l, const at::Tensor& t0, bool t0_writable, int64_t k,
                      const std::vector<at::Tensor>& spare, const Use& use) {
   use(0, t0);
   if (k == 1) return;
-  const int64_t g = t0.size(0);
+  const int64_t v = t0.size(0), cols = t0.size(1);
   at::Tensor prev2 = t0;
-  at::Tensor prev = spare[0].narrow(0, 0, g);
+  at::Tensor prev = matrix_in(spare[0], v, cols);
   core::spmm_update(l, t0, prev, 1.0, 0.0);
   use(1, prev);
   for (int64_t i = 2; i < k; ++i) {
     at::Tensor next = prev2;
     if (i == 2 && !t0_writable) {
-      next = spare[1].narrow(0, 0, g);
+      next = matrix_in(spare[1], v, cols);
       next.copy_(t0);
     }
     core::spmm_update(l, prev, next, 2.0, -1.0);
@@ -77,7 +100,7 @@ void chebyshev_terms(const core::CsrMatrix& l, const at::Tensor& t0, bool t0_wri
   }
 }
 
-// Maps per chunk: ChebConv runs on g maps at a time, its work buffers [g, V, Cin] at most `chunk_bytes` each (at
+// Maps per chunk: ChebConv runs on g maps at a time, its work buffers [V, g·C] at most `chunk_bytes` each (at
 // least one map): the memory beyond input and output stays bounded at any resolution, while a chunk holds enough
 // maps that reading the Laplacian once per product and chunk costs little.
 int64_t maps_per_chunk(int64_t batch, int64_t v, int64_t channels, int64_t element_size, int64_t chunk_bytes) {
@@ -87,10 +110,10 @@ int64_t maps_per_chunk(int64_t batch, int64_t v, int64_t channels, int64_t eleme
   return std::max<int64_t>(1, (batch + chunks - 1) / chunks);  // balanced chunks
 }
 
-std::vector<at::Tensor> work_buffers(int64_t count, int64_t g, int64_t v, int64_t channels,
-                                     const at::TensorOptions& options) {
+// `count` flat work buffers of `elements` each.
+std::vector<at::Tensor> work_buffers(int64_t count, int64_t elements, const at::TensorOptions& options) {
   std::vector<at::Tensor> buffers;
-  for (int64_t i = 0; i < count; ++i) buffers.push_back(at::empty({g, v, channels}, options));
+  for (int64_t i = 0; i < count; ++i) buffers.push_back(at::empty({elements}, options));
   return buffers;
 }
 
@@ -106,7 +129,7 @@ struct LaplacianHolder : torch::CustomClassHolder {
 // recurrence on L̂ᵀ,
 //   b_i = dy W_iᵀ + 2 L̂ᵀ b_{i+1} − b_{i+2},   dx = dy W_0ᵀ + L̂ᵀ b_1 − b_2,
 // the adjoint of Σ_i T_i(L̂) x W_i. It keeps only the input and the weight (and shares the Laplacian). Output and
-// input gradient are stored [B, V, C] and returned as [B, C, V] views, which the next graph layer reads in place.
+// input gradient are stored [V, B, C] and returned as [B, C, V] views, which the next graph layer reads in place.
 class ChebConvFunction : public torch::autograd::Function<ChebConvFunction> {
  public:
   // bias: [Cout], or empty for none.
@@ -116,30 +139,23 @@ class ChebConvFunction : public torch::autograd::Function<ChebConvFunction> {
     const at::NoGradGuard no_grad;
     const int64_t batch = x.size(0), cin = x.size(1), v = x.size(2), k = weight.size(1), cout = weight.size(2);
     const int64_t g_max = maps_per_chunk(batch, v, cin, x.element_size(), chunk_bytes);
-    const auto buffers = work_buffers(k > 1 ? 3 : 1, g_max, v, cin, x.options());
-    at::Tensor out = at::empty({batch, v, cout}, x.options());
+    const auto buffers = work_buffers(k > 1 ? 3 : 1, v * g_max * cin, x.options());
+    const at::Tensor out = at::empty({v, batch, cout}, x.options());
     for (int64_t b0 = 0; b0 < batch; b0 += g_max) {
       const int64_t g = std::min(g_max, batch - b0);
-      at::Tensor out_rows = out.narrow(0, b0, g).view({g * v, cout});
+      const at::Tensor out_maps = out.view({v, batch * cout}).narrow(1, b0 * cout, g * cout);
+      if (bias.numel() > 0) out_maps.view({v, g, cout}).copy_(bias.expand({v, g, cout}));
       bool copied = false;
-      const at::Tensor t0 = sample_rows(x, b0, g, buffers.back(), &copied);
+      const at::Tensor t0 = pixel_rows(x, b0, g, buffers.back(), &copied);
       chebyshev_terms(l, t0, copied, k, buffers, [&](int64_t i, const at::Tensor& t) {
-        const at::Tensor rows = t.view({g * v, cin});
-        if (i > 0) {
-          out_rows.addmm_(rows, weight.select(1, i));
-        } else if (bias.numel() > 0) {  // the bias broadcast first, then the mix added
-          out_rows.copy_(bias.expand({g * v, cout}));
-          out_rows.addmm_(rows, weight.select(1, 0));
-        } else {
-          at::mm_out(out_rows, rows, weight.select(1, 0));
-        }
+        mix_maps(t, weight.select(1, i), out_maps, g, i == 0 && bias.numel() == 0 ? 0.0 : 1.0);
       });
     }
     ctx->save_for_backward({x, weight});
     ctx->saved_data["bias"] = bias.numel() > 0;
     ctx->saved_data["chunk_bytes"] = chunk_bytes;
     ctx->saved_data["laplacian"] = c10::IValue::make_capsule(c10::make_intrusive<LaplacianHolder>(l));
-    return out.permute({0, 2, 1});
+    return out.permute({1, 2, 0});
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -161,52 +177,49 @@ class ChebConvFunction : public torch::autograd::Function<ChebConvFunction> {
     const bool want_b = has_bias && ctx->needs_input_grad(2);
     const int64_t g_max =
         maps_per_chunk(batch, v, std::max(cin, cout), x.element_size(), ctx->saved_data["chunk_bytes"].toInt());
-    const auto buffers = work_buffers(k > 1 ? 3 : 1, g_max, v, cin, x.options());
-    const at::Tensor dy_buffer = at::empty({g_max, v, cout}, x.options());
-    at::Tensor grad_x = want_x ? at::empty({batch, v, cin}, x.options()) : at::Tensor();
-    std::vector<at::Tensor> grad_w_terms;
-    if (want_w) grad_w_terms = std::vector<at::Tensor>(static_cast<size_t>(k));
+    const auto buffers = work_buffers(k > 1 ? 3 : 1, v * g_max * cin, x.options());
+    const at::Tensor dy_buffer = at::empty({v * g_max * cout}, x.options());
+    const at::Tensor grad_x = want_x ? at::empty({v, batch, cin}, x.options()) : at::Tensor();
+    std::vector<at::Tensor> grad_w_terms(static_cast<size_t>(k));
     at::Tensor grad_b = want_b ? at::zeros({cout}, x.options()) : at::Tensor();
     for (int64_t b0 = 0; b0 < batch; b0 += g_max) {
       const int64_t g = std::min(g_max, batch - b0);
       bool dy_copied = false;
-      const at::Tensor dy = sample_rows(grad_out, b0, g, dy_buffer, &dy_copied).view({g * v, cout});
-      if (want_b) grad_b.add_(dy.sum(0));
+      const at::Tensor dy = pixel_rows(grad_out, b0, g, dy_buffer, &dy_copied);  // [V, g·Cout]
+      if (want_b) grad_b.add_(dy.sum(0).view({g, cout}).sum(0));
       if (want_w) {
         bool copied = false;
-        const at::Tensor t0 = sample_rows(x, b0, g, buffers.back(), &copied);
+        const at::Tensor t0 = pixel_rows(x, b0, g, buffers.back(), &copied);
         chebyshev_terms(l, t0, copied, k, buffers, [&](int64_t i, const at::Tensor& t) {
-          const at::Tensor rows_t = t.view({g * v, cin}).t();
           auto& term = grad_w_terms[static_cast<size_t>(i)];  // [Cin, Cout], summed over the chunks
-          if (term.defined()) {
-            term.addmm_(rows_t, dy);
-          } else {
-            term = at::mm(rows_t, dy);
-          }
+          const at::Tensor chunk = mix_grad(t, dy, g, cin, cout);
+          term = term.defined() ? term.add_(chunk) : chunk;
         });
       }
-      if (want_x) clenshaw_adjoint(l, weight, dy, grad_x.narrow(0, b0, g), buffers);
+      if (want_x) {
+        clenshaw_adjoint(l, weight, dy, grad_x.view({v, batch * cin}).narrow(1, b0 * cin, g * cin), g, buffers);
+      }
     }
-    at::Tensor grad_w = want_w ? at::stack(grad_w_terms, 1) : at::Tensor();
-    return {want_x ? grad_x.permute({0, 2, 1}) : at::Tensor(), grad_w, grad_b, at::Tensor(), at::Tensor()};
+    const at::Tensor grad_w = want_w ? at::stack(grad_w_terms, 1) : at::Tensor();
+    return {want_x ? grad_x.permute({1, 2, 0}) : at::Tensor(), grad_w, grad_b, at::Tensor(), at::Tensor()};
   }
 
  private:
-  // dx [g, V, Cin] = Σ_i T_i(L̂)ᵀ dy W_iᵀ for dy [g·V, Cout] by Clenshaw's recurrence, b_i in two of `buffers`.
+  // dx [V, g·Cin] = Σ_i T_i(L̂)ᵀ dy W_iᵀ for dy [V, g·Cout] by Clenshaw's recurrence, b_i in two of `buffers`.
   static void clenshaw_adjoint(const core::CsrMatrix& l, const at::Tensor& weight, const at::Tensor& dy,
-                               const at::Tensor& dx, const std::vector<at::Tensor>& buffers) {
-    const int64_t k = weight.size(1), g = dx.size(0), v = dx.size(1), cin = dx.size(2);
+                               const at::Tensor& dx, int64_t g, const std::vector<at::Tensor>& buffers) {
+    const int64_t k = weight.size(1), v = dx.size(0), cols = dx.size(1);
     at::Tensor b1, b2;  // b_{i+1}, b_{i+2} (undefined: zero)
     for (int64_t i = k - 1; i >= 0; --i) {
       // b_i (dx at i = 0) = −b_{i+2} + dy W_iᵀ, then + c · L̂ᵀ b_{i+1}; written over b_{i+2} when there is one.
-      at::Tensor next = i == 0 ? dx : b2.defined() ? b2 : buffers[static_cast<size_t>(k - 1 - i)].narrow(0, 0, g);
-      at::Tensor next_rows = next.view({g * v, cin});
-      const at::Tensor mix_t = weight.select(1, i).t();
+      const at::Tensor next =
+          i == 0 ? dx : b2.defined() ? b2 : matrix_in(buffers[static_cast<size_t>(k - 1 - i)], v, cols);
+      const at::Tensor mix_t = weight.select(1, i).t();  // [Cout, Cin]
       if (b2.defined()) {
         if (!next.is_same(b2)) next.copy_(b2);
-        next_rows.addmm_(dy, mix_t, /*beta=*/-1.0, /*alpha=*/1.0);
+        mix_maps(dy, mix_t, next, g, -1.0);
       } else {
-        at::mm_out(next_rows, dy, mix_t);
+        mix_maps(dy, mix_t, next, g, 0.0);
       }
       if (b1.defined()) core::spmm_update(l, b1, next, i == 0 ? 1.0 : 2.0, 1.0, /*transposed=*/true);
       b2 = b1;

@@ -25,11 +25,11 @@ constexpr int64_t kChebConvChunkBytes = int64_t{512} << 20;
 ///   [Fin·K, Fout] is ours reshaped likewise, `ours = theirs.reshape({Fin, K, Fout})`.)
 /// - `bias`: [Cout], or an undefined tensor for none.
 /// Returns [B, Cout, V]. K = 1 is plain per-pixel mixing (T_0 only, L̂ unused).
-/// The recurrence runs on chunks of maps in a [maps, V, Cin] layout (core::spmm_update, three terms alive at a
+/// The recurrence runs on chunks of maps in a [V, maps·Cin] layout (core::spmm_update, three terms alive at a
 /// time, work buffers of at most `chunk_bytes` or one map) and each term's mix is added into the output as it comes:
 /// one autograd node whose hand-written backward keeps only x and the weight (it recomputes the terms, and takes
 /// dx by Clenshaw's recurrence on L̂ᵀ). Memory beyond input, output and gradients is thus bounded at any nside.
-/// The output is stored [B, V, Cout] (returned as a [B, Cout, V] view), which the next ChebConv reads in place.
+/// The output is stored [V, B, Cout] (returned as a [B, Cout, V] view), which the next ChebConv reads in place.
 /// When L̂'s values require grad, the recurrence is composed of differentiable core::spmm products instead.
 /// The mix runs in x's dtype, also under autocast. Second derivatives are refused (InvalidArgument).
 /// `chunk_bytes`: the size of one work buffer (at least one map's [V, Cin] is used whatever it says).
