@@ -1,6 +1,9 @@
 #include "sphaera/core/runtime.h"
 
 #include <omp.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <cstdio>
 #include <thread>
@@ -13,6 +16,14 @@
 #endif
 
 namespace sphaera::core {
+
+void keep_freed_memory() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_MAX, 0);         // no block from mmap: all from the heap, reused after a free
+  mallopt(M_TRIM_THRESHOLD, -1);  // the heap is never trimmed (mallopt(3): -1 disables trimming)
+  mallopt(M_TOP_PAD, 64 << 20);   // and grows 64 MiB at a time
+#endif
+}
 
 int hardware_threads() {
   const unsigned n = std::thread::hardware_concurrency();

@@ -17,6 +17,7 @@ int apply_threads(int threads) {
 }
 
 int run_cli(int argc, char** argv) {
+  core::keep_freed_memory();
   CLI::App app;
   describe_app(app);
 

@@ -1,0 +1,132 @@
+// ChebConv on the DeepSphere V2 graph of a full HEALPix sky (k = 8), float32, B = 8 maps of 16 channels to 16,
+// K = 5: the case issue 12 compares with deepsphere-pytorch (its figures at nside 256 on this machine kind:
+// forward 13.0 s, forward + backward 32.0 s, peak 7.6 GB). Also one sparse product of the same size, alone, with
+// the bytes it must move, to set against the machine's streaming bandwidth (`bytes_per_second`).
+//   ./build/bench/chebconv_bench --benchmark_filter=/256          (one nside; all: 64, 256 and 1024)
+//   ./build/bench/chebconv_bench --benchmark_filter=/1024         (nside 1024: 12.6M pixels, several GB)
+// Peak memory: the counter peak_GB is the process's peak resident memory while the case runs (input, Laplacian and
+// whatever the layer allocates; Linux's VmHWM, reset after the setup). scripts/bench_peers.sh runs the peer beside.
+// Threads: all cores (OMP_NUM_THREADS to change). The Laplacian is built before timing. Freed memory is kept for
+// reuse as the `sphaera` command does (core::keep_freed_memory); CHEBCONV_BENCH_SYSTEM_MALLOC=1 measures without.
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include "sphaera/core/runtime.h"
+#include "sphaera/core/sparse.h"
+#include "sphaera/models/functional.h"
+#include "sphaera/transforms/graph.h"
+#include "sphaera/transforms/healpix_grid.h"
+
+namespace {
+
+constexpr int64_t kBatch = 8, kChannels = 16, kTerms = 5;
+
+struct Problem {
+  std::shared_ptr<const sphaera::core::CsrMatrix> laplacian;
+  at::Tensor x, weight, bias;
+};
+
+const Problem& problem(int64_t nside) {
+  static std::map<int64_t, Problem> cache;
+  auto it = cache.find(nside);
+  if (it != cache.end()) return it->second;
+  sphaera::core::set_num_threads(0);
+  if (std::getenv("CHEBCONV_BENCH_SYSTEM_MALLOC") == nullptr) sphaera::core::keep_freed_memory();  // as `sphaera`
+  torch::manual_seed(0);
+  const auto grid = std::make_shared<sphaera::transforms::HealpixGrid>(nside);
+  sphaera::transforms::GraphOptions graph;
+  graph.k = 8;
+  Problem p;
+  p.laplacian = sphaera::transforms::cached_rescaled_laplacian(grid, graph, torch::kFloat, torch::kCPU);
+  p.x = torch::randn({kBatch, kChannels, grid->size()}, torch::kFloat);
+  p.weight = torch::randn({kChannels, kTerms, kChannels}, torch::kFloat) * 0.1;
+  p.bias = torch::randn({kChannels}, torch::kFloat);
+  return cache.emplace(nside, std::move(p)).first->second;
+}
+
+// Peak resident memory from now on: what the setup freed goes back to the system, then Linux's high-water mark
+// (VmHWM) is reset to the current resident size (proc(5): clear_refs, value 5).
+void reset_peak_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+  std::ofstream("/proc/self/clear_refs") << "5";
+}
+
+double peak_memory_gb() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1e6;  // kB
+  }
+  return 0.0;
+}
+
+void counters(benchmark::State& state, const Problem& p) {
+  state.counters["pixels"] = static_cast<double>(p.x.size(2));
+  state.counters["threads"] = at::get_num_threads();
+  state.counters["peak_GB"] = peak_memory_gb();
+}
+
+void BM_ChebConvForward(benchmark::State& state) {
+  const auto& p = problem(state.range(0));
+  torch::NoGradGuard no_grad;
+  reset_peak_memory();
+  for (auto _ : state) benchmark::DoNotOptimize(sphaera::models::cheb_conv(p.x, *p.laplacian, p.weight, p.bias));
+  counters(state, p);
+}
+
+void BM_ChebConvForwardBackward(benchmark::State& state) {
+  const auto& p = problem(state.range(0));
+  // The same memory as the problem's tensors (at nside 1024 the input alone is 6.4 GB), with gradients wanted.
+  const auto x = p.x.detach().requires_grad_(true);
+  const auto w = p.weight.detach().requires_grad_(true);
+  const auto b = p.bias.detach().requires_grad_(true);
+  reset_peak_memory();
+  for (auto _ : state) {
+    sphaera::models::cheb_conv(x, *p.laplacian, w, b).sum().backward();
+    x.mutable_grad().reset();
+    w.mutable_grad().reset();
+    b.mutable_grad().reset();
+  }
+  counters(state, p);
+}
+
+// One product L̂ X with X [V, B·Cin]: the bytes it moves at the least are the CSR arrays, X once and Y once.
+void BM_SparseProduct(benchmark::State& state) {
+  const auto& p = problem(state.range(0));
+  const auto& l = *p.laplacian;
+  const auto x = p.x.permute({2, 0, 1}).reshape({p.x.size(2), kBatch * kChannels}).contiguous();
+  torch::NoGradGuard no_grad;
+  for (auto _ : state) benchmark::DoNotOptimize(sphaera::core::spmm(l, x));
+  const double bytes = static_cast<double>(l.storage_bytes() + 2 * x.numel() * x.element_size());
+  state.SetBytesProcessed(static_cast<int64_t>(bytes * static_cast<double>(state.iterations())));
+  counters(state, p);
+}
+
+// What streaming alone costs: a copy of X (read once, written once), the bandwidth the product is held to.
+void BM_StreamCopy(benchmark::State& state) {
+  const auto& p = problem(state.range(0));
+  const auto x = p.x.reshape({p.x.size(2), kBatch * kChannels}).contiguous();
+  auto y = torch::empty_like(x);
+  for (auto _ : state) y.copy_(x);
+  state.SetBytesProcessed(static_cast<int64_t>(2.0 * x.numel() * x.element_size() * state.iterations()));
+  counters(state, p);
+}
+
+BENCHMARK(BM_ChebConvForward)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ChebConvForwardBackward)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SparseProduct)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_StreamCopy)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ChebConvForward)->Arg(1024)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_ChebConvForwardBackward)->Arg(1024)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
+
+}  // namespace
+
+BENCHMARK_MAIN();
