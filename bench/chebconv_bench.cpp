@@ -8,6 +8,8 @@
 // whatever the layer allocates; Linux's VmHWM, reset after the setup). scripts/bench_peers.sh runs the peer beside.
 // Threads: all cores (OMP_NUM_THREADS to change). The Laplacian is built before timing. Freed memory is kept for
 // reuse as the `sphaera` command does (core::keep_freed_memory); CHEBCONV_BENCH_SYSTEM_MALLOC=1 measures without.
+#include <sys/resource.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -68,6 +70,13 @@ double peak_memory_gb() {
   return 0.0;
 }
 
+// Minor page faults of the process so far (each a fresh page the kernel had to clear).
+double minor_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_minflt);
+}
+
 void counters(benchmark::State& state, const Problem& p) {
   state.counters["pixels"] = static_cast<double>(p.x.size(2));
   state.counters["threads"] = at::get_num_threads();
@@ -78,7 +87,9 @@ void BM_ChebConvForward(benchmark::State& state) {
   const auto& p = problem(state.range(0));
   torch::NoGradGuard no_grad;
   reset_peak_memory();
+  const double faults = minor_faults();
   for (auto _ : state) benchmark::DoNotOptimize(sphaera::models::cheb_conv(p.x, *p.laplacian, p.weight, p.bias));
+  state.counters["faults"] = benchmark::Counter(minor_faults() - faults, benchmark::Counter::kAvgIterations);
   counters(state, p);
 }
 
@@ -89,12 +100,16 @@ void BM_ChebConvForwardBackward(benchmark::State& state) {
   const auto w = p.weight.detach().requires_grad_(true);
   const auto b = p.bias.detach().requires_grad_(true);
   reset_peak_memory();
+  const double faults = minor_faults();
   for (auto _ : state) {
-    sphaera::models::cheb_conv(x, *p.laplacian, w, b).sum().backward();
-    x.mutable_grad().reset();
-    w.mutable_grad().reset();
-    b.mutable_grad().reset();
+    // The output is freed before backward (the sum's node does not keep it), as in a network whose next layer
+    // keeps only what its own backward needs; the gradients are returned, not accumulated into .grad (which
+    // would copy the input's gradient to the input's strides: 6.4 GB more at nside 1024, that no inner layer of a
+    // network pays).
+    const auto loss = sphaera::models::cheb_conv(x, *p.laplacian, w, b).sum();
+    benchmark::DoNotOptimize(torch::autograd::grad({loss}, {x, w, b}));
   }
+  state.counters["faults"] = benchmark::Counter(minor_faults() - faults, benchmark::Counter::kAvgIterations);
   counters(state, p);
 }
 

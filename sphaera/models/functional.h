@@ -36,6 +36,10 @@ constexpr int64_t kChebConvChunkBytes = int64_t{512} << 20;
 at::Tensor cheb_conv(const at::Tensor& x, const core::CsrMatrix& rescaled_laplacian, const at::Tensor& weight,
                      const at::Tensor& bias, int64_t chunk_bytes = kChebConvChunkBytes);
 
+/// Frees the work buffers cheb_conv keeps on the CPU between calls (per thread, as large as the largest call so
+/// far: four of at most `chunk_bytes`, or one map each; a fresh buffer's pages cost more than filling them).
+void release_cheb_conv_workspace();
+
 /// How 4 NEST children become their parent.
 enum class PoolMode { kMean, kMax };
 PoolMode parse_pool_mode(const std::string& text);  ///< "mean" | "max" (throws InvalidArgument otherwise)

@@ -218,6 +218,25 @@ TEST_F(ChebConvTest, ChunksOfMapsGiveTheSameResult) {
   }
 }
 
+// The CPU work buffers kept between calls: a small call after a large one, another dtype, and after a release,
+// each still equals the dense definition (a stale or too short buffer would show).
+TEST_F(ChebConvTest, WorkBuffersKeptBetweenCallsServeCallsOfAnySizeAndDtype) {
+  auto [l_big, dense_big] = random_laplacian(50, torch::kDouble);
+  auto [l_small, dense_small] = random_laplacian(11, torch::kDouble);
+  const auto w = torch::randn({3, 4, 2}, torch::kDouble);
+  const auto b = torch::randn({2}, torch::kDouble);
+  for (int round = 0; round < 2; ++round) {
+    const auto x_big = torch::randn({4, 3, 50}, torch::kDouble);
+    EXPECT_LT(relative_error(cheb_conv(x_big, l_big, w, b), dense_cheb_conv(x_big, dense_big, w, b)), 1e-13);
+    const auto x_small = torch::randn({2, 3, 11}, torch::kDouble);
+    EXPECT_LT(relative_error(cheb_conv(x_small, l_small, w, b), dense_cheb_conv(x_small, dense_small, w, b)), 1e-13);
+    const auto l32 = l_small.to(torch::kCPU, torch::kFloat);
+    const auto out32 = cheb_conv(x_small.to(torch::kFloat), l32, w.to(torch::kFloat), b.to(torch::kFloat));
+    EXPECT_LT(relative_error(out32.to(torch::kDouble), dense_cheb_conv(x_small, dense_small, w, b)), 1e-5);
+    sphaera::models::release_cheb_conv_workspace();
+  }
+}
+
 TEST_F(ChebConvTest, SecondDerivativesAreRefusedWithAClearError) {
   auto [l, dense] = random_laplacian(7, torch::kDouble);
   auto x = torch::randn({1, 2, 7}, torch::kDouble).requires_grad_(true);
