@@ -12,7 +12,8 @@ namespace sphaera::models {
 namespace {
 
 // dst [cols, rows] = src [rows, cols]ᵀ, both contiguous, by blocks of 64 × 64 that stay in cache (LibTorch's
-// strided copy of a transposed view streams one of the two at a cache line per element).
+// strided copy of a transposed view streams one of the two at a cache line per element). Within a block src is
+// read along its rows: the rows of src are far apart (a map's pixels), the block of dst is a few pages.
 template <typename T>
 void transpose_blocked(const T* src, T* dst, int64_t rows, int64_t cols) {
   constexpr int64_t kBlock = 64;
@@ -21,8 +22,8 @@ void transpose_blocked(const T* src, T* dst, int64_t rows, int64_t cols) {
     const int64_t c1 = std::min(cols, c0 + kBlock);
     for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
       const int64_t r1 = std::min(rows, r0 + kBlock);
-      for (int64_t c = c0; c < c1; ++c) {
-        for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
+      for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t c = c0; c < c1; ++c) dst[c * rows + r] = src[r * cols + c];
       }
     }
   }
