@@ -75,18 +75,18 @@ at::Tensor mix_grad(const at::Tensor& t, const at::Tensor& dy, int64_t g, int64_
   return sum;
 }
 
-// T_0 = t0, T_1 = L̂ T_0, T_i = 2 L̂ T_{i-1} − T_{i-2} for i < k, each [V, g·C] handed to `use(i, T_i)` as it
-// comes; three terms are alive at a time, T_i overwriting T_{i-2}: in t0's memory only when `t0_writable` (it may
-// be the input's), else in the flat buffers `spare[0]` and `spare[1]`.
+// T_0 = t0, T_1 = L̂ T_0, T_i = 2 L̂ T_{i-1} − T_{i-2} for i < k (L̂ᵀ with `transposed`), each [V, g·C] handed to
+// `use(i, T_i)` as it comes; three terms are alive at a time, T_i overwriting T_{i-2}: in t0's memory only when
+// `t0_writable` (it may be the input's), else in the flat buffers `spare[0]` and `spare[1]`.
 template <typename Use>
-void chebyshev_terms(const core::CsrMatrix& l, const at::Tensor& t0, bool t0_writable, int64_t k,
+void chebyshev_terms(const core::CsrMatrix& l, bool transposed, const at::Tensor& t0, bool t0_writable, int64_t k,
                      const std::vector<at::Tensor>& spare, const Use& use) {
   use(0, t0);
   if (k == 1) return;
   const int64_t v = t0.size(0), cols = t0.size(1);
   at::Tensor prev2 = t0;
   at::Tensor prev = matrix_in(spare[0], v, cols);
-  core::spmm_update(l, t0, prev, 1.0, 0.0);
+  core::spmm_update(l, t0, prev, 1.0, 0.0, transposed);
   use(1, prev);
   for (int64_t i = 2; i < k; ++i) {
     at::Tensor next = prev2;
@@ -94,7 +94,7 @@ void chebyshev_terms(const core::CsrMatrix& l, const at::Tensor& t0, bool t0_wri
       next = matrix_in(spare[1], v, cols);
       next.copy_(t0);
     }
-    core::spmm_update(l, prev, next, 2.0, -1.0);
+    core::spmm_update(l, prev, next, 2.0, -1.0, transposed);
     use(i, next);
     prev2 = prev;
     prev = next;
@@ -146,10 +146,12 @@ struct LaplacianHolder : torch::CustomClassHolder {
 
 // ChebConv as one autograd node, its backward written by hand. Both passes run on chunks of maps (see
 // maps_per_chunk). Forward runs the recurrence and adds each term's mix into the output (no stack of the K
-// terms). Backward recomputes the terms for the weight's gradient and takes the input's gradient by Clenshaw's
-// recurrence on L̂ᵀ,
+// terms). Backward runs the recurrence on the output gradient, U_i = T_i(L̂ᵀ) dy, and takes dW_i = xᵀ U_i and
+// dx = Σ_i U_i W_iᵀ from it; when Cout > 2 Cin (or W needs no gradient) it instead recomputes x's terms for dW
+// and takes dx by Clenshaw's recurrence on L̂ᵀ,
 //   b_i = dy W_iᵀ + 2 L̂ᵀ b_{i+1} − b_{i+2},   dx = dy W_0ᵀ + L̂ᵀ b_1 − b_2,
-// the adjoint of Σ_i T_i(L̂) x W_i. It keeps only the input and the weight (and shares the Laplacian). Output and
+// the adjoint of Σ_i T_i(L̂) x W_i, whose products have Cin columns. It keeps only the input and the weight (and
+// shares the Laplacian). Output and
 // input gradient are stored [V, B, C] and returned as [B, C, V] views, which the next graph layer reads in place.
 class ChebConvFunction : public torch::autograd::Function<ChebConvFunction> {
  public:
@@ -168,7 +170,7 @@ class ChebConvFunction : public torch::autograd::Function<ChebConvFunction> {
       if (bias.numel() > 0) out_maps.view({v, g, cout}).copy_(bias.expand({v, g, cout}));
       bool copied = false;
       const at::Tensor t0 = pixel_rows(x, b0, g, buffers[2], &copied);
-      chebyshev_terms(l, t0, copied, k, buffers, [&](int64_t i, const at::Tensor& t) {
+      chebyshev_terms(l, false, t0, copied, k, buffers, [&](int64_t i, const at::Tensor& t) {
         mix_maps(t, weight.select(1, i), out_maps, g, i == 0 && bias.numel() == 0 ? 0.0 : 1.0);
       });
     }
@@ -208,18 +210,31 @@ class ChebConvFunction : public torch::autograd::Function<ChebConvFunction> {
       bool dy_copied = false;
       const at::Tensor dy = pixel_rows(grad_out, b0, g, dy_buffer, &dy_copied);  // [V, g·Cout]
       if (want_b) grad_b.add_(dy.sum(0).view({g, cout}).sum(0));
+      const at::Tensor dx = want_x ? grad_x.view({v, batch * cin}).narrow(1, b0 * cin, g * cin) : at::Tensor();
+      if (want_w && cout <= 2 * cin) {
+        // Both gradients from one recurrence on the output gradient, U_i = T_i(L̂ᵀ) dy (as T_i(L̂)ᵀ = T_i(L̂ᵀ)):
+        // dW_i = xᵀ U_i and dx = Σ_i U_i W_iᵀ. K − 1 products on Cout columns, against 2 (K − 1) on Cin for
+        // recomputing x's terms and then Clenshaw's recurrence: taken when Cout ≤ 2 Cin.
+        bool copied = false;
+        const at::Tensor xt = pixel_rows(x, b0, g, buffers[2], &copied);
+        chebyshev_terms(l, true, dy, dy_copied, k, buffers, [&](int64_t i, const at::Tensor& u) {
+          auto& term = grad_w_terms[static_cast<size_t>(i)];  // [Cin, Cout], summed over the chunks
+          const at::Tensor chunk = mix_grad(xt, u, g, cin, cout);
+          term = term.defined() ? term.add_(chunk) : chunk;
+          if (want_x) mix_maps(u, weight.select(1, i).t(), dx, g, i == 0 ? 0.0 : 1.0);
+        });
+        continue;
+      }
       if (want_w) {
         bool copied = false;
         const at::Tensor t0 = pixel_rows(x, b0, g, buffers[2], &copied);
-        chebyshev_terms(l, t0, copied, k, buffers, [&](int64_t i, const at::Tensor& t) {
+        chebyshev_terms(l, false, t0, copied, k, buffers, [&](int64_t i, const at::Tensor& t) {
           auto& term = grad_w_terms[static_cast<size_t>(i)];  // [Cin, Cout], summed over the chunks
           const at::Tensor chunk = mix_grad(t, dy, g, cin, cout);
           term = term.defined() ? term.add_(chunk) : chunk;
         });
       }
-      if (want_x) {
-        clenshaw_adjoint(l, weight, dy, grad_x.view({v, batch * cin}).narrow(1, b0 * cin, g * cin), g, buffers);
-      }
+      if (want_x) clenshaw_adjoint(l, weight, dy, dx, g, buffers);
     }
     const at::Tensor grad_w = want_w ? at::stack(grad_w_terms, 1) : at::Tensor();
     return {want_x ? grad_x.permute({1, 2, 0}) : at::Tensor(), grad_w, grad_b, at::Tensor(), at::Tensor()};

@@ -171,6 +171,30 @@ TEST_F(ChebConvTest, GradientsMatchFiniteDifferencesForANonSymmetricMatrixAndCha
   }
 }
 
+// Both orders of the hand-written backward on a non-symmetric matrix: Cout ≤ 2 Cin (one recurrence on the output
+// gradient), Cout > 2 Cin (x's terms recomputed, then Clenshaw) and a weight without gradient (Clenshaw alone).
+TEST_F(ChebConvTest, BothBackwardOrdersMatchFiniteDifferences) {
+  auto mask = torch::rand({10, 10}, torch::kDouble) < 0.4;
+  auto a = torch::randn({10, 10}, torch::kDouble).mul(mask);
+  a = a / (at::linalg_matrix_norm(a, 2).item<double>() * 1.1);
+  const auto l = CsrMatrix::from_dense(a);
+  struct Case {
+    int64_t cin, cout;
+    bool weight_grad;
+  };
+  for (const Case c : {Case{3, 2, true}, Case{1, 3, true}, Case{2, 2, false}}) {
+    const int64_t k = 4;
+    auto x = torch::randn({2, c.cin, 10}, torch::kDouble).requires_grad_(true);
+    auto w = (torch::randn({c.cin, k, c.cout}, torch::kDouble) / std::sqrt(double(c.cin * k)))
+                 .requires_grad_(c.weight_grad);
+    auto b = torch::randn({c.cout}, torch::kDouble).requires_grad_(true);
+    auto result = gradcheck([&](const std::vector<at::Tensor>& in) { return cheb_conv(in[0], l, in[1], in[2]); },
+                            {x, w, b});
+    EXPECT_EQ(result.checked, x.numel() + (c.weight_grad ? w.numel() : 0) + b.numel());
+    EXPECT_LT(result.max_rel_error, 1e-8) << c.cin << " -> " << c.cout << ": " << result.worst;
+  }
+}
+
 // The fused layer (values without gradient) and the recurrence composed of differentiable products (values with
 // gradient) are two independent computations of the same output and input/weight/bias gradients.
 TEST_F(ChebConvTest, FusedAndComposedPathsAgree) {
