@@ -205,6 +205,10 @@ class ChebConvFunction : public torch::autograd::Function<ChebConvFunction> {
     const at::Tensor grad_x = want_x ? at::empty({v, batch, cin}, x.options()) : at::Tensor();
     std::vector<at::Tensor> grad_w_terms(static_cast<size_t>(k));
     at::Tensor grad_b = want_b ? at::zeros({cout}, x.options()) : at::Tensor();
+    auto add_weight_grad = [&](int64_t i, const at::Tensor& chunk) {  // dW_i [Cin, Cout], summed over the chunks
+      auto& term = grad_w_terms[static_cast<size_t>(i)];
+      term = term.defined() ? term.add_(chunk) : chunk;
+    };
     for (int64_t b0 = 0; b0 < batch; b0 += g_max) {
       const int64_t g = std::min(g_max, batch - b0);
       bool dy_copied = false;
@@ -218,9 +222,7 @@ class ChebConvFunction : public torch::autograd::Function<ChebConvFunction> {
         bool copied = false;
         const at::Tensor xt = pixel_rows(x, b0, g, buffers[2], &copied);
         chebyshev_terms(l, true, dy, dy_copied, k, buffers, [&](int64_t i, const at::Tensor& u) {
-          auto& term = grad_w_terms[static_cast<size_t>(i)];  // [Cin, Cout], summed over the chunks
-          const at::Tensor chunk = mix_grad(xt, u, g, cin, cout);
-          term = term.defined() ? term.add_(chunk) : chunk;
+          add_weight_grad(i, mix_grad(xt, u, g, cin, cout));
           if (want_x) mix_maps(u, weight.select(1, i).t(), dx, g, i == 0 ? 0.0 : 1.0);
         });
         continue;
@@ -228,11 +230,8 @@ class ChebConvFunction : public torch::autograd::Function<ChebConvFunction> {
       if (want_w) {
         bool copied = false;
         const at::Tensor t0 = pixel_rows(x, b0, g, buffers[2], &copied);
-        chebyshev_terms(l, false, t0, copied, k, buffers, [&](int64_t i, const at::Tensor& t) {
-          auto& term = grad_w_terms[static_cast<size_t>(i)];  // [Cin, Cout], summed over the chunks
-          const at::Tensor chunk = mix_grad(t, dy, g, cin, cout);
-          term = term.defined() ? term.add_(chunk) : chunk;
-        });
+        chebyshev_terms(l, false, t0, copied, k, buffers,
+                        [&](int64_t i, const at::Tensor& t) { add_weight_grad(i, mix_grad(t, dy, g, cin, cout)); });
       }
       if (want_x) clenshaw_adjoint(l, weight, dy, dx, g, buffers);
     }
