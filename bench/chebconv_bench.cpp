@@ -11,15 +11,13 @@
 #include <sys/resource.h>
 
 #include <cstdlib>
-#include <fstream>
+#include <map>
 #include <string>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include "sphaera/core/process_memory.h"
 #include "sphaera/core/runtime.h"
 #include "sphaera/core/sparse.h"
 #include "sphaera/models/functional.h"
@@ -53,23 +51,6 @@ const Problem& problem(int64_t nside) {
   return cache.emplace(nside, std::move(p)).first->second;
 }
 
-// Peak resident memory from now on: what the setup freed goes back to the system, then Linux's high-water mark
-// (VmHWM) is reset to the current resident size (proc(5): clear_refs, value 5).
-void reset_peak_memory() {
-#if defined(__GLIBC__)
-  malloc_trim(0);
-#endif
-  std::ofstream("/proc/self/clear_refs") << "5";
-}
-
-double peak_memory_gb() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1e6;  // kB
-  }
-  return 0.0;
-}
-
 // Minor page faults of the process so far (each a fresh page the kernel had to clear).
 double minor_faults() {
   rusage usage{};
@@ -80,13 +61,13 @@ double minor_faults() {
 void counters(benchmark::State& state, const Problem& p) {
   state.counters["pixels"] = static_cast<double>(p.x.size(2));
   state.counters["threads"] = at::get_num_threads();
-  state.counters["peak_GB"] = peak_memory_gb();
+  state.counters["peak_GB"] = sphaera::core::peak_memory_bytes() / 1e9;
 }
 
 void BM_ChebConvForward(benchmark::State& state) {
   const auto& p = problem(state.range(0));
   torch::NoGradGuard no_grad;
-  reset_peak_memory();
+  sphaera::core::reset_peak_memory();
   const double faults = minor_faults();
   for (auto _ : state) benchmark::DoNotOptimize(sphaera::models::cheb_conv(p.x, *p.laplacian, p.weight, p.bias));
   state.counters["faults"] = benchmark::Counter(minor_faults() - faults, benchmark::Counter::kAvgIterations);
@@ -99,7 +80,7 @@ void BM_ChebConvForwardBackward(benchmark::State& state) {
   const auto x = p.x.detach().requires_grad_(true);
   const auto w = p.weight.detach().requires_grad_(true);
   const auto b = p.bias.detach().requires_grad_(true);
-  reset_peak_memory();
+  sphaera::core::reset_peak_memory();
   const double faults = minor_faults();
   for (auto _ : state) {
     // The output is freed before backward (the sum's node does not keep it), as in a network whose next layer

@@ -447,6 +447,13 @@ Section::Section(Config& config, std::string path, bool required) : config_(&con
   // Create missing sections so defaults get recorded.
   json* node = &parent_or_self;
   for (const auto& part : split_path(path_)) {
+    if (part.front() == '[') {  // a list item ("layers[2]"): it must exist
+      const size_t index = std::stoul(part.substr(1, part.size() - 2));
+      if (!node->is_array() || index >= node->size()) throw_at(config_->where(path_), "no such list item");
+      node = &(*node)[index];
+      continue;
+    }
+    if (!node->is_object()) throw_at(config_->where(path_), "expected a mapping, got " + type_name(*node));
     if (!node->contains(part) || (*node)[part].is_null()) {
       if (required) {
         throw_at(config_->where(path_), "this section is required");
@@ -454,19 +461,27 @@ Section::Section(Config& config, std::string path, bool required) : config_(&con
       (*node)[part] = json::object();
     }
     node = &(*node)[part];
-    if (!node->is_object()) throw_at(config_->where(path_), "expected a mapping, got " + type_name(*node));
   }
+  if (!node->is_object()) throw_at(config_->where(path_), "expected a mapping, got " + type_name(*node));
 }
 
-json& Section::node() {
-  json* node = &config_->mutable_tree();
-  for (const auto& part : split_path(path_)) node = &(*node)[part];
-  return *node;
+namespace {
+
+// The node at a path of names and list items ("bench.layers[2]"), which the Section constructor checked exists.
+template <typename Json>
+Json* descend(Json* node, const std::string& path) {
+  for (const auto& part : split_path(path)) {
+    node = part.front() == '[' ? &(*node)[std::stoul(part.substr(1, part.size() - 2))] : &(*node)[part];
+  }
+  return node;
 }
+
+}  // namespace
+
+json& Section::node() { return *descend(&config_->mutable_tree(), path_); }
 
 const json* Section::find(const std::string& key) const {
-  const json* node = &config_->tree();
-  for (const auto& part : split_path(path_)) node = &(*node)[part];
+  const json* node = descend(&config_->tree(), path_);
   auto it = node->find(key);
   if (it == node->end() || it->is_null()) return nullptr;
   return &*it;
@@ -597,8 +612,7 @@ const json& Section::raw(const std::string& key) {
 }
 
 void Section::finish() const {
-  const json* node = &config_->tree();
-  for (const auto& part : split_path(path_)) node = &(*node)[part];
+  const json* node = descend(&config_->tree(), path_);
   for (auto it = node->begin(); it != node->end(); ++it) {
     if (std::find(known_.begin(), known_.end(), it.key()) == known_.end()) {
       std::string list;

@@ -1,7 +1,6 @@
 // `sphaera graph`: build a DeepSphere graph Laplacian on a HEALPix grid, report its size, time and memory, and
 // optionally export it (Matrix Market) and bound its largest eigenvalue. Torch-free (graph_csr.h): the
 // `sphaera` executable runs it without loading LibTorch.
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +18,7 @@
 
 #include "sphaera/core/buffer.h"
 #include "sphaera/core/check.h"
+#include "sphaera/core/process_memory.h"
 #include "sphaera/data_tools/matrix_market.h"
 #include "sphaera/train/cli_base.h"
 #include "sphaera/train/progress.h"
@@ -49,12 +49,6 @@ std::string gigabytes(double bytes) {
   char text[32];
   std::snprintf(text, sizeof(text), "%.2f GB", bytes / 1e9);
   return text;
-}
-
-double peak_rss_bytes() {
-  struct rusage usage {};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) * 1024.0;  // kilobytes on Linux
 }
 
 // Progress of the Lanczos run behind --lmax (Progress of unknown length). The number of steps is not known
@@ -134,7 +128,7 @@ void run_graph(const GraphArgs& a, int threads) {
               static_cast<double>(l.nnz()) / static_cast<double>(l.rows));
   std::printf("types: int64 row pointers, int32 column indices, float64 values (%s)\n", gigabytes(storage).c_str());
   std::printf("build time: %.3f s\n", build_seconds);
-  std::printf("peak memory: %s (maximum resident set)\n", gigabytes(peak_rss_bytes()).c_str());
+  std::printf("peak memory: %s (maximum resident set)\n", gigabytes(core::peak_memory_bytes()).c_str());
   std::fflush(stdout);
 
   if (a.lmax) {
@@ -160,7 +154,7 @@ void run_graph(const GraphArgs& a, int threads) {
     const auto size = std::filesystem::file_size(a.out, ec);
     std::printf("wrote: %s (%s, %.3f s)\n", a.out.c_str(), gigabytes(ec ? 0.0 : static_cast<double>(size)).c_str(),
                 seconds_since(t));
-    std::printf("peak memory: %s (maximum resident set)\n", gigabytes(peak_rss_bytes()).c_str());
+    std::printf("peak memory: %s (maximum resident set)\n", gigabytes(core::peak_memory_bytes()).c_str());
   }
 }
 

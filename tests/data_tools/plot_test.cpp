@@ -39,6 +39,26 @@ TEST(PlotTest, DrawsEverySeriesInItsColourAtTheRequestedSize) {
   fs::remove(path);
 }
 
+// y = x² on log-log axes is a straight line: the point at x = 10 (the middle decade of 1..100) is drawn at the
+// middle of the plot area, where linear axes would put it near the bottom (10 of 0..10000). Non-positive values
+// have no place on a logarithmic axis and are skipped, not drawn at infinity.
+TEST(PlotTest, LogarithmicAxesPlaceDecadesEvenly) {
+  const auto path = (fs::temp_directory_path() / "sphaera_plot_log_test.png").string();
+  Panel panel{"time", "nside", {{"a", {1, 10, 100, 1000}, {1, 100, 10000, 0}}}, true, true};
+  write_line_chart_png(path, {panel}, 300, 200);
+  const auto rgb = read_png_rgb(path);
+  double blue[3];
+  series_colour(0, blue);
+  // Plot area of a 300 x 200 panel: x in [56, 286], y in [34, 156] (plot.cpp's margins).
+  const int64_t column = (56 + 286) / 2;
+  const auto target = torch::tensor({blue[0] * 255, blue[1] * 255, blue[2] * 255}, torch::kDouble);
+  const auto hit = (rgb.select(1, column).to(torch::kDouble) - target).abs().amax(1) < 10;
+  const auto rows = hit.nonzero();
+  ASSERT_GT(rows.size(0), 0);
+  EXPECT_NEAR(rows.to(torch::kDouble).mean().item<double>(), (34 + 156) / 2.0, 4.0);
+  fs::remove(path);
+}
+
 TEST(PlotTest, MismatchedSeriesAreAnError) {
   Panel bad{"loss", "epoch", {{"train", {1, 2}, {1.0}}}};
   EXPECT_THROW(write_line_chart_png((fs::temp_directory_path() / "x.png").string(), {bad}),

@@ -1,4 +1,5 @@
-// Every config shipped in configs/ parses, validates and builds its network on its own grid (a typo or a
+// Every config shipped in configs/ parses, validates and builds its network on its own grid (bench_*.yaml: its
+// benchmark plan) (a typo or a
 // renamed key in one of them fails here, not in a user's first run), and a batch goes through it to logits
 // of one per class (on grids small enough to run here: up to 12·64² pixels a sample).
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "sphaera/train/bench.h"
 #include "sphaera/train/config.h"
 #include "sphaera/train/experiment.h"
 #include "sphaera/train/experiment_model.h"
@@ -31,6 +33,12 @@ TEST(ShippedConfigsTest, EveryConfigParsesBuildsAndRuns) {
   ASSERT_GE(configs.size(), 4u) << "configs/ holds the quickstart and the cosmology experiments";
   for (const auto& path : configs) {
     SCOPED_TRACE(path.string());
+    if (path.filename().string().rfind("bench_", 0) == 0) {  // `sphaera bench` configs: a plan, not an experiment
+      auto config = sphaera::train::Config::load(path.string(), {});
+      const auto plan = sphaera::train::read_bench_plan(config);
+      EXPECT_FALSE(plan.layers.empty());
+      continue;
+    }
     auto exp = sphaera::train::parse_experiment(sphaera::train::Config::load(path.string(), {}));
     exp.device = "cpu";  // the test machine's
     const int64_t channels = exp.data.channels;

@@ -1,4 +1,4 @@
-// `sphaera bench` as users run it: both layers measured, the JSON it writes, bad input.
+// `sphaera bench` as users run it: the single case of the flags, a config, what they write, bad input.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -22,35 +22,95 @@ class VerbBenchTest : public sphaera::testing::ScratchDirTest {
   }
 };
 
-TEST_F(VerbBenchTest, MeasuresBothLayersAndWritesJson) {
-  const auto r = sphaera("--nside 8 --channels 2 --batch 1 --kernel-size 3 --repeats 1 --dtype float64 --out b.json");
+TEST_F(VerbBenchTest, MeasuresBothLayersAndWritesResults) {
+  const auto r = sphaera(
+      "--nside 8 --channels 2 --batch 1 --kernel-size 3 --repeats 1 --dtype float64 --equivariance-nside 4 --out b");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("ChebConv K=3 on the v2 graph, k=8"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("SpectralConv lmax=16"), std::string::npos) << r.out;  // default 2 nside
-  std::ifstream file(path("b.json"));
+  EXPECT_NE(r.out.find("| ChebConv k=8 K=3 |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| SpectralConv lmax=2nside |"), std::string::npos) << r.out;  // the default
+  std::ifstream file(path("b/results.json"));
   ASSERT_TRUE(file.good());
   const auto j = nlohmann::json::parse(file);
-  EXPECT_EQ(j["nside"], 8);
-  EXPECT_EQ(j["band_limit"], 8);
+  ASSERT_EQ(j["cases"].size(), 2u);
+  const auto& graph = j["cases"][0];
+  const auto& spectral = j["cases"][1];
+  EXPECT_EQ(graph["nside"], 8);
+  EXPECT_EQ(spectral["lmax"], 16);
   // Parameters: weight [Cin, K, Cout] + bias [Cout]; weight [Cin, Cout, lmax + 1] + bias [Cout].
-  EXPECT_EQ(j["graph"]["parameters"], 2 * 3 * 2 + 2);
-  EXPECT_EQ(j["spectral"]["parameters"], 2 * 2 * 17 + 2);
+  EXPECT_EQ(graph["parameters"], 2 * 3 * 2 + 2);
+  EXPECT_EQ(spectral["parameters"], 2 * 2 * 17 + 2);
   // The graph's geometry is its Laplacian: 768 rows of int64 pointers, 768·9 entries (k = 8 neighbours, the
   // diagonal, a few more where the k-NN relation is not symmetric) of int32 columns and float64 values.
-  const double graph_bytes = j["graph"]["geometry_gb"].get<double>() * 1e9;
+  const double graph_bytes = graph["geometry_bytes"].get<double>();
   EXPECT_GE(graph_bytes, 769 * 8 + 768 * 9 * 12);
   EXPECT_LT(graph_bytes, 769 * 8 + 768 * 12 * 12);
-  for (const char* layer : {"graph", "spectral"}) {
-    for (const char* key : {"setup_s", "forward_ms", "forward_backward_ms", "peak_rss_gb"}) {
-      EXPECT_GT(j[layer][key].get<double>(), 0.0) << layer << " " << key;
+  for (const auto& c : {graph, spectral}) {
+    for (const char* pass : {"forward", "forward_backward"}) {
+      EXPECT_GT(c[pass]["median_s"].get<double>(), 0.0) << pass;
+      EXPECT_LE(c[pass]["min_s"].get<double>(), c[pass]["max_s"].get<double>()) << pass;
+      EXPECT_GT(c[pass]["peak_bytes"].get<double>(), 0.0) << pass;
     }
-    const double e = j[layer]["equivariance_error"].get<double>();
-    EXPECT_TRUE(std::isfinite(e) && e > 0) << layer << " " << e;
   }
-  // A spectral layer commutes with rotations up to the HEALPix quadrature error of the band-limited maps
-  // (about 1e-3 at nside 8 with healpy's 3 refinement steps); a graph layer of random weights is far from it.
-  EXPECT_LT(j["spectral"]["equivariance_error"].get<double>(), 1e-2);
-  EXPECT_GT(j["graph"]["equivariance_error"].get<double>(), j["spectral"]["equivariance_error"].get<double>());
+  for (const char* name : {"results.md", "time_vs_nside.png", "memory_vs_nside.png", "equivariance_vs_degree.png"}) {
+    EXPECT_TRUE(std::filesystem::exists(path(std::string("b/") + name))) << name;
+  }
+  // Equivariance rows: the identity (the floor), then the two layers, at every degree up to 3 nside - 1 = 11.
+  const auto& eq = j["equivariance"];
+  ASSERT_EQ(eq["layers"].size(), 3u);
+  EXPECT_EQ(eq["degrees"].back(), 11);
+  for (size_t d = 0; d < eq["degrees"].size(); ++d) {
+    const int64_t l = eq["degrees"][d].get<int64_t>();
+    if (l > 4) continue;  // well resolved by nside 4
+    // A spectral layer commutes with rotations up to the HEALPix quadrature error (the identity's floor, about
+    // 1e-6 for l <= nside with healpy's 3 refinement steps); a graph layer of random weights is far from it.
+    const double floor = eq["layers"][0]["errors"][d].get<double>();
+    const double graph_e = eq["layers"][1]["errors"][d].get<double>();
+    const double spectral_e = eq["layers"][2]["errors"][d].get<double>();
+    EXPECT_LT(floor, 1e-4) << l;
+    EXPECT_LT(spectral_e, 1e-3) << l;
+    EXPECT_GT(graph_e, 10 * spectral_e) << l;
+  }
+}
+
+// A config: every variant at every nside, one skipped above its max_nside, the Gauss-Legendre identity exact.
+TEST_F(VerbBenchTest, RunsEveryVariantOfAConfig) {
+  std::ofstream(path("b.yaml")) << "maps: {nsides: [4, 8], batch: 1, channels: 1, dtype: float64}\n"
+                                   "timing: {warmup: 0, repeats: 1}\n"
+                                   "equivariance: {nside: 4, degrees: [1, 3], samples: 1}\n"
+                                   "layers:\n"
+                                   "  - {type: chebconv, k: 8, K: 2}\n"
+                                   "  - {type: spectral, lmax: 2nside, grid: gauss_legendre, max_nside: 4}\n";
+  const auto r = sphaera("b.yaml --out out");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream file(path("out/results.json"));
+  const auto j = nlohmann::json::parse(file);
+  ASSERT_EQ(j["cases"].size(), 4u);
+  EXPECT_EQ(j["cases"][1]["grid"], "gauss_legendre");
+  EXPECT_EQ(j["cases"][1]["pixels"], 10 * 19);  // round(sqrt(6) 4) = 10 rings of 19 points
+  EXPECT_FALSE(j["cases"][1].contains("skipped"));
+  EXPECT_NE(j["cases"][3]["skipped"].get<std::string>().find("max_nside"), std::string::npos);
+  // Gauss-Legendre transforms are exact: the identity's error is rounding, and so is the spectral layer's.
+  const auto& eq = j["equivariance"]["layers"];
+  ASSERT_EQ(eq.size(), 4u);  // identity (HEALPix), identity (GL), the two variants
+  EXPECT_EQ(eq[1]["layer"], "identity (GL)");
+  for (int row : {1, 3}) {
+    for (const auto& e : eq[row]["errors"]) EXPECT_LT(e.get<double>(), 1e-24) << eq[row]["layer"];
+  }
+}
+
+TEST_F(VerbBenchTest, BadConfigNamesFileLineAndKey) {
+  std::ofstream(path("bad.yaml")) << "maps: {nsides: [8]}\nlayers:\n  - {type: chebconv, k: 9}\n";
+  auto r = sphaera("bad.yaml --out bad");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("bad.yaml:3: layers[0].k"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(path("bad")));
+  std::ofstream(path("bad2.yaml")) << "maps: {nsides: [8]}\nlayers:\n  - {type: spectral, lmax: twice}\n";
+  r = sphaera("bad2.yaml");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("layers[0].lmax"), std::string::npos) << r.err;
+  r = sphaera("bad2.yaml --nside 8");  // flags describe the single case only
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("--set"), std::string::npos) << r.err;
 }
 
 TEST_F(VerbBenchTest, BadInputGivesOneErrorLine) {
@@ -60,11 +120,11 @@ TEST_F(VerbBenchTest, BadInputGivesOneErrorLine) {
                                    {"--k 9", "20"},
                                    {"--dtype half", "--dtype"},
                                    {"--nside 4 --lmax 40", "--lmax"}}) {
-    const auto r = sphaera(args + " --out bad.json");
+    const auto r = sphaera(args + " --out bad");
     EXPECT_EQ(r.exit_code, 1) << args << "\n" << r.err;
     EXPECT_NE(r.err.find("sphaera bench: error:"), std::string::npos) << args << "\n" << r.err;
     EXPECT_NE(r.err.find(word), std::string::npos) << args << "\n" << r.err;
-    EXPECT_FALSE(std::filesystem::exists(path("bad.json"))) << args;
+    EXPECT_FALSE(std::filesystem::exists(path("bad"))) << args;
   }
 }
 
