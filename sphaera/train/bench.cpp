@@ -206,6 +206,7 @@ std::string skip_reason(const BenchLayer& layer, int64_t nside, int64_t pixels, 
 
 // One case: a layer variant at one nside.
 json measure_case(const BenchLayer& layer, int64_t nside, const BenchPlan& plan, c10::ScalarType dtype) {
+  transforms::release_cached_laplacians();  // the previous case's geometry neither stays resident nor is reused
   const auto grid = make_grid(layer.grid, nside);
   json r = {{"layer", layer.label()}, {"type", layer.type}, {"grid", layer.grid}, {"nside", nside},
             {"pixels", grid->size()}};

@@ -79,6 +79,11 @@ std::shared_ptr<const core::CsrMatrix> cached(const std::string& key, const std:
 }  // namespace
 
 // ---- public
+
+void release_cached_laplacians() {
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  cache().clear();
+}
 // ------------------------------------------------------------------------------------------------------------
 
 core::CsrMatrix adjacency(const Grid& grid, const GraphOptions& options) {

@@ -51,4 +51,9 @@ core::CsrMatrix rescale_laplacian(const core::CsrMatrix& l, double lmax, GraphCo
 std::shared_ptr<const core::CsrMatrix> cached_rescaled_laplacian(const GridPtr& grid, const GraphOptions& options,
                                                                  c10::ScalarType dtype, c10::Device device);
 
+/// Drops every Laplacian cached_rescaled_laplacian holds; layers keep theirs (shared), the next call rebuilds.
+/// For long processes that move between grids (`sphaera bench`), so that one case's geometry does not stay
+/// resident under the next.
+void release_cached_laplacians();
+
 }  // namespace sphaera::transforms

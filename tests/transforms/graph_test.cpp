@@ -447,6 +447,11 @@ TEST(GraphTest, CacheBuildsOncePerGridOptionsDtypeAndDevice) {
   GraphOptions k20;
   k20.k = 20;
   EXPECT_NE(cached_rescaled_laplacian(grid, k20, torch::kDouble, torch::kCPU).get(), got[0].get());
+  // Released: the holders keep theirs, the next call builds a new matrix of the same values.
+  release_cached_laplacians();
+  const auto rebuilt = cached_rescaled_laplacian(grid, options, torch::kDouble, torch::kCPU);
+  EXPECT_NE(rebuilt.get(), got[0].get());
+  EXPECT_TRUE(torch::equal(rebuilt->to_dense(), got[0]->to_dense()));
 }
 
 }  // namespace
