@@ -427,7 +427,7 @@ BenchPlan read_bench_plan(Config& config) {
     }
     plan.degrees = eq.integers("degrees", std::vector<int64_t>{});
     for (int64_t l : plan.degrees) {
-      if (l < 0 || l > 3 * plan.equivariance_nside - 1) {
+      if (plan.equivariance_nside > 0 && (l < 0 || l > 3 * plan.equivariance_nside - 1)) {
         eq.fail("degrees", std::to_string(l) + " is outside [0, 3 nside - 1 = " +
                                std::to_string(3 * plan.equivariance_nside - 1) + "]");
       }
