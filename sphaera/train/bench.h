@@ -60,10 +60,7 @@ struct BenchPlan {
 /// configs/bench_graph_vs_spectral.yaml), with defaults; throws core::InvalidArgument naming file, line and key.
 BenchPlan read_bench_plan(Config& config);
 
-/// Checks a plan (also one built in code) and throws core::InvalidArgument naming what is wrong.
-void validate_bench_plan(const BenchPlan& plan);
-
-/// Runs every case and returns the results (the layout of results.json, documented in docs/ARCHITECTURE.md).
+/// Runs every case of a plan that read_bench_plan (or the verb's flags, each checked) built, and returns the results (the layout of results.json, documented in docs/ARCHITECTURE.md).
 nlohmann::json run_bench(const BenchPlan& plan);
 
 /// The results as a Markdown document: a table of times and memory per nside, and one of equivariance errors.

@@ -108,6 +108,10 @@ TEST_F(VerbBenchTest, BadConfigNamesFileLineAndKey) {
   r = sphaera("bad2.yaml");
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("layers[0].lmax"), std::string::npos) << r.err;
+  std::ofstream(path("bad3.yaml")) << "maps: {nsides: []}\nlayers:\n  - {type: spectral}\n";
+  r = sphaera("bad3.yaml");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("bad3.yaml:1: maps.nsides"), std::string::npos) << r.err;
   r = sphaera("bad2.yaml --nside 8");  // flags describe the single case only
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("--set"), std::string::npos) << r.err;
