@@ -260,6 +260,247 @@ SPHAERA_ALWAYS_INLINE void column_groups(int64_t ncols, Group&& group) {
   if (rest == 2) group(std::integral_constant<int, 2>{}, c0);
 }
 
+// ---- Batched kernels: many columns (several maps) per order ----
+//
+// With ncols ≥ kBatchedColumns, λ of a block of kLanes ring pairs is laid out once per order as the precomputed
+// tables are (rows by parity, kLanes values each): read from those tables, or written by the recurrence into a
+// scratch block (run once for all columns, not once per column group). The products are then small matrix
+// products vectorised over the columns: kRowTile rows (analysis: degrees; synthesis: pairs) by up to
+// kColumnVectors vectors of columns, held in registers while the inner dimension runs (pairs; degrees).
+constexpr int64_t kBatchedColumns = 8;
+constexpr int kRowTile = 4;
+template <class V>
+constexpr int kColumnVectors = sizeof(V) == 64 ? 4 : 2;
+
+int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
+
+// One order's λ block of kLanes pairs from `first`, rows by parity: even rows (l = m, m+2, ...) then odd ones,
+// each padded to a multiple of kRowTile, kLanes doubles per row. Rows below `first_row` (the same for both
+// parities) are not used: their λ stay below 2^-400 over the whole block.
+struct LambdaBlock {
+  const double* rows = nullptr;
+  int64_t even_rows = 0, odd_rows = 0, padded_even = 0, padded_odd = 0, first_row = 0;
+  const double* parity(int par) const { return rows + (par == 0 ? 0 : padded_even) * kLanes; }
+};
+
+// Fills `scratch` (at least (padded even + padded odd rows)·kLanes doubles) with λ of the pairs [first, first +
+// count) by the recurrence, kAnalysisVectors at a time; lanes past count are 0. Returns false when every λ of
+// the block stays negligible up to lmax (nothing to do).
+template <class V>
+SPHAERA_ALWAYS_INLINE bool recurrence_into(const Problem& pr, int64_t m, int64_t first, const Recurrence& rec,
+                                           double* scratch, LambdaBlock& out) {
+  constexpr int NV = kAnalysisVectors<V>, VL = sizeof(V) / sizeof(double), lanes = NV * VL;
+  static_assert(kLanes % lanes == 0);
+  const int64_t E = out.padded_even;
+  int64_t lowest[kLanes / lanes];
+  for (int s = 0; s < kLanes / lanes; ++s) {
+    lowest[s] = pr.lmax + 1;
+    if (first + s * lanes >= pr.pairs) continue;
+    const Block b = make_block(pr, m, first + s * lanes, lanes, rec);
+    double* base = scratch + s * lanes;
+    recurrence_block<V, NV>(b, [&](int64_t l, int par, const V* lam) SPHAERA_INLINE_LAMBDA {
+      if (l < lowest[s]) lowest[s] = l;
+      double* row = base + (par == 0 ? (l - m) / 2 : E + (l - m - 1) / 2) * kLanes;
+      for (int v = 0; v < NV; ++v) std::memcpy(row + v * VL, &lam[v], sizeof(V));
+    });
+  }
+  // Visited degrees run from the lowest (of parity 0: visits come in pairs l, l + 1 from l = m + 2k) to lmax.
+  int64_t lo = pr.lmax + 1;
+  for (int s = 0; s < kLanes / lanes; ++s) lo = std::min(lo, lowest[s]);
+  if (lo > pr.lmax) return false;
+  out.first_row = (lo - m) / 2 / kRowTile * kRowTile;
+  // Rows from first_row that a sub-block did not visit (all of them for lanes past the pairs) read 0. (Rows past
+  // the last degree, the padding, hold finite values of earlier orders: they meet zero coefficients.)
+  for (int s = 0; s < kLanes / lanes; ++s) {
+    const int64_t upto = lowest[s] > pr.lmax ? std::max(out.padded_even, out.padded_odd) : (lowest[s] - m) / 2;
+    for (int par = 0; par < 2; ++par) {
+      const int64_t rows = par == 0 ? out.padded_even : out.padded_odd;
+      for (int64_t r = out.first_row; r < std::min(upto, rows); ++r)
+        std::memset(scratch + ((par == 0 ? 0 : E) + r) * kLanes + s * lanes, 0, sizeof(double) * lanes);
+    }
+  }
+  out.rows = scratch;
+  return true;
+}
+
+// The λ block of order m at pair `first`, from the tables or the recurrence; false when negligible throughout.
+template <class V>
+SPHAERA_ALWAYS_INLINE bool lambda_block(const Problem& pr, int64_t m, int64_t first, const Recurrence& rec,
+                                        double* scratch, LambdaBlock& out) {
+  out.even_rows = (pr.lmax - m) / 2 + 1;
+  out.odd_rows = (pr.lmax - m + 1) / 2;
+  if (pr.table != nullptr) {  // the tables' rows are not padded: tiles past the last row are cut (row_tiles)
+    out.padded_even = out.even_rows;
+    out.padded_odd = out.odd_rows;
+    out.first_row = 0;
+    out.rows = pr.table + table_position(pr, m, first);
+    return true;
+  }
+  out.padded_even = round_up(out.even_rows, kRowTile);
+  out.padded_odd = round_up(out.odd_rows, kRowTile);
+  return recurrence_into<V>(pr, m, first, rec, scratch, out);
+}
+
+// Calls tile(integral_constant<NR>, r0) over rows [begin, end) in tiles of kRowTile (the last may be shorter).
+template <class Tile>
+SPHAERA_ALWAYS_INLINE void row_tiles(int64_t begin, int64_t end, Tile&& tile) {
+  int64_t r = begin;
+  for (; r + kRowTile <= end; r += kRowTile) tile(std::integral_constant<int, kRowTile>{}, r);
+  switch (end - r) {
+    case 3: return tile(std::integral_constant<int, 3>{}, r);
+    case 2: return tile(std::integral_constant<int, 2>{}, r);
+    case 1: return tile(std::integral_constant<int, 1>{}, r);
+    default: return;
+  }
+}
+
+// Calls tile(integral_constant<NCV>, c0) over the padded columns [0, cp) in tiles of at most Max vectors.
+template <class V, class Tile>
+SPHAERA_ALWAYS_INLINE void column_tiles(int64_t cp, Tile&& tile) {
+  constexpr int VL = sizeof(V) / sizeof(double), Max = kColumnVectors<V>;
+  int64_t c = 0;
+  for (; c + Max * VL <= cp; c += Max * VL) tile(std::integral_constant<int, Max>{}, c);
+  const int64_t rest = (cp - c) / VL;
+  if constexpr (Max > 3) {
+    if (rest == 3) return tile(std::integral_constant<int, 3>{}, c);
+  }
+  if constexpr (Max > 2) {
+    if (rest == 2) return tile(std::integral_constant<int, 2>{}, c);
+  }
+  if (rest == 1) tile(std::integral_constant<int, 1>{}, c);
+}
+
+// alm[m] = Λ_mᵀ ring[m], batched: sums[row][cp] per parity row, accumulated over the blocks of pairs.
+template <class V>
+SPHAERA_ALWAYS_INLINE void analysis_batched_m(const Problem& pr, int64_t m, const Recurrence& rec,
+                                              const double* ring, double* alm_m) {
+  constexpr int VL = sizeof(V) / sizeof(double);
+  const int64_t C = pr.ncols, cp = round_up(C, VL);
+  const int64_t even_rows = (pr.lmax - m) / 2 + 1, odd_rows = (pr.lmax - m + 1) / 2;
+  const int64_t E = round_up(even_rows, kRowTile), O = round_up(odd_rows, kRowTile);
+  // (Doubles, not a vector of V: std::vector's members are not compiled for this function's instruction set.)
+  static thread_local std::vector<double> scratch, inputs, sums;
+  scratch.resize((E + O) * kLanes);
+  inputs.assign(2 * kLanes * cp, 0.0);
+  sums.assign((E + O) * cp, 0.0);
+  const double* ring_m = ring + m * pr.rings * pr.ncols;
+  for (int64_t first = 0; first < pr.pairs; first += kLanes) {
+    LambdaBlock lam;
+    if (!lambda_block<V>(pr, m, first, rec, scratch.data(), lam)) continue;
+    const int64_t count = std::min<int64_t>(kLanes, pr.pairs - first);
+    for (int64_t i = 0; i < count; ++i) {  // inputs [parity][pair][cp]: north ± south
+      const int64_t p = first + i;
+      const double* north = ring_m + pr.north[p] * pr.ncols;
+      const double* south = pr.south[p] >= 0 ? ring_m + pr.south[p] * pr.ncols : nullptr;
+      double* even = inputs.data() + i * cp;
+      double* odd = inputs.data() + (kLanes + i) * cp;
+      for (int64_t c = 0; c < C; ++c) {
+        const double s = south ? south[c] : 0.0;
+        even[c] = north[c] + s;
+        odd[c] = north[c] - s;
+      }
+    }
+    for (int par = 0; par < 2; ++par) {
+      const double* T = lam.parity(par);
+      const double* X = inputs.data() + par * kLanes * cp;
+      double* S = sums.data() + (par == 0 ? 0 : E) * cp;
+      const int64_t rows = par == 0 ? lam.padded_even : lam.padded_odd;
+      row_tiles(lam.first_row, rows, [&](auto nr, int64_t r0) SPHAERA_INLINE_LAMBDA {
+        constexpr int NR = decltype(nr)::value;
+        column_tiles<V>(cp, [&](auto ncv, int64_t c0) SPHAERA_INLINE_LAMBDA {
+          constexpr int NCV = decltype(ncv)::value;
+          V acc[NR][NCV];
+          for (int i = 0; i < NR; ++i)
+            for (int j = 0; j < NCV; ++j) std::memcpy(&acc[i][j], S + (r0 + i) * cp + c0 + j * VL, sizeof(V));
+          for (int64_t p = 0; p < count; ++p) {
+            V x[NCV];
+            for (int j = 0; j < NCV; ++j) std::memcpy(&x[j], X + p * cp + c0 + j * VL, sizeof(V));
+            for (int i = 0; i < NR; ++i) {
+              const double t = T[(r0 + i) * kLanes + p];
+              for (int j = 0; j < NCV; ++j) acc[i][j] += t * x[j];
+            }
+          }
+          for (int i = 0; i < NR; ++i)
+            for (int j = 0; j < NCV; ++j) std::memcpy(S + (r0 + i) * cp + c0 + j * VL, &acc[i][j], sizeof(V));
+        });
+      });
+    }
+  }
+  for (int64_t l = m; l <= pr.lmax; ++l) {
+    const double* row = sums.data() + ((l - m) % 2 == 0 ? (l - m) / 2 : E + (l - m - 1) / 2) * cp;
+    for (int64_t c = 0; c < C; ++c) alm_m[l * pr.alm.l + (c >> 1) * pr.alm.map + (c & 1)] = row[c];
+  }
+}
+
+// ring[m] = Λ_m alm[m], batched: per block, even and odd sums [pair][cp] by parity, then north = even + odd,
+// south = even − odd.
+template <class V>
+SPHAERA_ALWAYS_INLINE void synthesis_batched_m(const Problem& pr, int64_t m, const Recurrence& rec,
+                                               const double* alm, double* ring) {
+  constexpr int VL = sizeof(V) / sizeof(double);
+  const int64_t C = pr.ncols, cp = round_up(C, VL);
+  const int64_t even_rows = (pr.lmax - m) / 2 + 1, odd_rows = (pr.lmax - m + 1) / 2;
+  const int64_t E = round_up(even_rows, kRowTile), O = round_up(odd_rows, kRowTile);
+  static thread_local std::vector<double> scratch, coefficients, out;
+  scratch.resize((E + O) * kLanes);
+  out.resize(2 * kLanes * cp);
+  // The coefficients of order m by parity rows [row][cp], padding rows and columns 0.
+  coefficients.assign((E + O) * cp, 0.0);
+  const double* alm_m = alm + m * pr.alm.m;
+  for (int64_t l = m; l <= pr.lmax; ++l) {
+    double* row = coefficients.data() + ((l - m) % 2 == 0 ? (l - m) / 2 : E + (l - m - 1) / 2) * cp;
+    for (int64_t c = 0; c < C; ++c) row[c] = alm_m[l * pr.alm.l + (c >> 1) * pr.alm.map + (c & 1)];
+  }
+  double* ring_m = ring + m * pr.rings * pr.ncols;
+  for (int64_t first = 0; first < pr.pairs; first += kLanes) {
+    const int64_t count = std::min<int64_t>(kLanes, pr.pairs - first);
+    LambdaBlock lam;
+    if (!lambda_block<V>(pr, m, first, rec, scratch.data(), lam)) {
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t p = first + i;
+        std::memset(ring_m + pr.north[p] * pr.ncols, 0, sizeof(double) * C);
+        if (pr.south[p] >= 0) std::memset(ring_m + pr.south[p] * pr.ncols, 0, sizeof(double) * C);
+      }
+      continue;
+    }
+    for (int par = 0; par < 2; ++par) {
+      const double* T = lam.parity(par);
+      const double* A = coefficients.data() + (par == 0 ? 0 : E) * cp;
+      double* Y = out.data() + par * kLanes * cp;
+      const int64_t rows = par == 0 ? lam.padded_even : lam.padded_odd;
+      row_tiles(0, count, [&](auto np, int64_t p0) SPHAERA_INLINE_LAMBDA {
+        constexpr int NP = decltype(np)::value;
+        column_tiles<V>(cp, [&](auto ncv, int64_t c0) SPHAERA_INLINE_LAMBDA {
+          constexpr int NCV = decltype(ncv)::value;
+          V acc[NP][NCV];
+          for (int i = 0; i < NP; ++i)
+            for (int j = 0; j < NCV; ++j) acc[i][j] = V{} * 0.0;
+          for (int64_t r = lam.first_row; r < rows; ++r) {
+            V a[NCV];
+            for (int j = 0; j < NCV; ++j) std::memcpy(&a[j], A + r * cp + c0 + j * VL, sizeof(V));
+            for (int i = 0; i < NP; ++i) {
+              const double t = T[r * kLanes + p0 + i];
+              for (int j = 0; j < NCV; ++j) acc[i][j] += t * a[j];
+            }
+          }
+          for (int i = 0; i < NP; ++i)
+            for (int j = 0; j < NCV; ++j) std::memcpy(Y + (p0 + i) * cp + c0 + j * VL, &acc[i][j], sizeof(V));
+        });
+      });
+    }
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t p = first + i;
+      const double* even = out.data() + i * cp;
+      const double* odd = out.data() + (kLanes + i) * cp;
+      double* north = ring_m + pr.north[p] * pr.ncols;
+      double* south = pr.south[p] >= 0 ? ring_m + pr.south[p] * pr.ncols : nullptr;
+      for (int64_t c = 0; c < C; ++c) north[c] = even[c] + odd[c];
+      if (south)
+        for (int64_t c = 0; c < C; ++c) south[c] = even[c] - odd[c];
+    }
+  }
+}
+
 // ring[m][pairs begin..end][c0, c0 + NC) = Λ_m alm[m][·][c0, c0 + NC), the coefficients packed [l][ncols].
 template <class V, int NC>
 SPHAERA_ALWAYS_INLINE void synthesis_group(const Problem& pr, int64_t m, const Recurrence& rec,
@@ -305,6 +546,7 @@ SPHAERA_ALWAYS_INLINE void synthesis_m(const Problem& pr, int64_t m, const Recur
   // The coefficients of order m, packed [l][ncols]: every block reads them all, and in the caller's layout
   // consecutive degrees are far apart (a page each for large band limits).
   // (Doubles, not a vector of V: std::vector's members are not compiled for this function's instruction set.)
+  if (pr.ncols >= kBatchedColumns) return synthesis_batched_m<V>(pr, m, rec, alm, ring);
   static thread_local std::vector<double> packed;
   packed.resize((pr.lmax + 1) * pr.ncols);
   double* coefficients = packed.data();
@@ -383,6 +625,7 @@ SPHAERA_ALWAYS_INLINE void analysis_m(const Problem& pr, int64_t m, const Recurr
   auto column = [&](int64_t c) { return (c >> 1) * pr.alm.map + (c & 1); };
   for (int64_t l = 0; l < m; ++l)  // rows l < m are zero
     for (int64_t c = 0; c < pr.ncols; ++c) alm_m[l * pr.alm.l + column(c)] = 0.0;
+  if (pr.ncols >= kBatchedColumns) return analysis_batched_m<V>(pr, m, rec, ring, alm_m);
   if (pr.table == nullptr) {
     // Per degree and column, a vector of partial sums over all blocks: one horizontal sum per (l, column) at
     // the end instead of one per block.

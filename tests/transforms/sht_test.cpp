@@ -17,6 +17,7 @@
 
 #include "sphaera/transforms/healpix_grid.h"
 #include "sphaera/transforms/legendre.h"
+#include "sphaera/transforms/ring_transform.h"
 #include "sphaera/transforms/ring_grids.h"
 #include "tests/support/errors.h"
 #include "tests/support/gradcheck.h"
@@ -129,6 +130,31 @@ TEST(Legendre, EveryColumnCountMatchesOneMapAtATime) {
                 plan.synthesis(one.data_ptr<double>(), LegendrePlan::packed(lmax, 3), out.data_ptr<double>(), 3);
               }),
               "LegendrePlan::synthesis: ncols must be even and ≥ 2 (real and imaginary parts of each map), got 3");
+  }
+}
+
+// Several maps at once (ncols ≥ 8) take the batched kernels: λ of a block of pairs laid out once, then small
+// matrix products over the columns. Near the poles at high m they must skip exactly the λ the one-map kernels
+// skip (below 2^-400): HEALPix nside 256 rings at lmax 767, on the fly, 5 maps against each map alone.
+TEST(Legendre, BatchedColumnsMatchOneMapAtATimeAtHighDegree) {
+  std::vector<double> theta;
+  for (const Ring& r : healpix_rings(256)) theta.push_back(r.theta);
+  const int64_t lmax = 767, L = lmax + 1, R = static_cast<int64_t>(theta.size()), ncols = 10;
+  const LegendrePlan plan(theta, lmax, lmax, /*precompute=*/false);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  const at::Tensor alm = at::randn({L, L, ncols}, gen, at::kDouble), ring = at::randn({L, R, ncols}, gen, at::kDouble);
+  at::Tensor syn = at::empty({L, R, ncols}, at::kDouble), ana = at::empty({L, L, ncols}, at::kDouble);
+  plan.synthesis(alm.data_ptr<double>(), LegendrePlan::packed(lmax, ncols), syn.data_ptr<double>(), ncols);
+  plan.analysis(ring.data_ptr<double>(), ana.data_ptr<double>(), LegendrePlan::packed(lmax, ncols), ncols);
+  for (int64_t c = 0; c < ncols; c += 2) {
+    const at::Tensor a1 = alm.narrow(2, c, 2).contiguous(), r1 = ring.narrow(2, c, 2).contiguous();
+    at::Tensor s1 = at::empty({L, R, 2}, at::kDouble), b1 = at::empty({L, L, 2}, at::kDouble);
+    plan.synthesis(a1.data_ptr<double>(), LegendrePlan::packed(lmax, 2), s1.data_ptr<double>(), 2);
+    plan.analysis(r1.data_ptr<double>(), b1.data_ptr<double>(), LegendrePlan::packed(lmax, 2), 2);
+    // Orders near lmax on polar rings: where the skipping matters, compared alone as well.
+    EXPECT_LT(relative_error(syn.narrow(2, c, 2).narrow(0, 600, L - 600), s1.narrow(0, 600, L - 600)), 1e-14);
+    EXPECT_LT(relative_error(syn.narrow(2, c, 2), s1), 1e-14) << "column " << c;
+    EXPECT_LT(relative_error(ana.narrow(2, c, 2), b1), 1e-14) << "column " << c;
   }
 }
 
