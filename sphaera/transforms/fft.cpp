@@ -7,6 +7,12 @@
 #include <mutex>
 
 #include "sphaera/core/check.h"
+#include "sphaera/core/simd.h"
+
+// The kernels are templates over the value type T: double (one sequence) or a GCC vector of doubles (one
+// sequence per lane), inlined all the way into the functions that carry an instruction set's target attribute.
+#define SPHAERA_FFT_INLINE __attribute__((always_inline)) inline
+#define SPHAERA_FFT_LAMBDA __attribute__((always_inline))
 
 namespace sphaera::transforms {
 
@@ -131,19 +137,20 @@ namespace {
 // One Stockham stage (decimation in frequency): for k < m = span / p and q < s,
 //   y[q + s(p·k + t)] = w_span^{k·t} Σ_r x[q + s(k + r·m)] e^{∓2πi·r·t/p}.
 // `sign` is +1 forward, −1 backward (the tables hold e^{−...}; backward conjugates them).
-void stockham_stage(int64_t p, int64_t span, int64_t s, const double* tw, const double* dft, double sign,
-                    const double* x, double* y) {
+template <class T>
+SPHAERA_FFT_INLINE void stockham_stage(int64_t p, int64_t span, int64_t s, const double* tw, const double* dft,
+                                       double sign, const T* x, T* y) {
   const int64_t m = span / p;
   if (p == 2) {
     for (int64_t k = 0; k < m; ++k) {
       const double wr = tw[2 * (2 * k + 1)], wi = sign * tw[2 * (2 * k + 1) + 1];
-      const double* a = x + 2 * s * k;
-      const double* b = x + 2 * s * (k + m);
-      double* y0 = y + 2 * s * (2 * k);
-      double* y1 = y + 2 * s * (2 * k + 1);
+      const T* a = x + 2 * s * k;
+      const T* b = x + 2 * s * (k + m);
+      T* y0 = y + 2 * s * (2 * k);
+      T* y1 = y + 2 * s * (2 * k + 1);
       for (int64_t q = 0; q < s; ++q) {
-        const double ar = a[2 * q], ai = a[2 * q + 1], br = b[2 * q], bi = b[2 * q + 1];
-        const double dr = ar - br, di = ai - bi;
+        const T ar = a[2 * q], ai = a[2 * q + 1], br = b[2 * q], bi = b[2 * q + 1];
+        const T dr = ar - br, di = ai - bi;
         y0[2 * q] = ar + br;
         y0[2 * q + 1] = ai + bi;
         y1[2 * q] = dr * wr - di * wi;
@@ -157,23 +164,23 @@ void stockham_stage(int64_t p, int64_t span, int64_t s, const double* tw, const 
       const double w1r = tw[2 * (4 * k + 1)], w1i = sign * tw[2 * (4 * k + 1) + 1];
       const double w2r = tw[2 * (4 * k + 2)], w2i = sign * tw[2 * (4 * k + 2) + 1];
       const double w3r = tw[2 * (4 * k + 3)], w3i = sign * tw[2 * (4 * k + 3) + 1];
-      const double* x0 = x + 2 * s * k;
-      const double* x1 = x + 2 * s * (k + m);
-      const double* x2 = x + 2 * s * (k + 2 * m);
-      const double* x3 = x + 2 * s * (k + 3 * m);
-      double* y0 = y + 2 * s * (4 * k);
-      double* y1 = y + 2 * s * (4 * k + 1);
-      double* y2 = y + 2 * s * (4 * k + 2);
-      double* y3 = y + 2 * s * (4 * k + 3);
+      const T* x0 = x + 2 * s * k;
+      const T* x1 = x + 2 * s * (k + m);
+      const T* x2 = x + 2 * s * (k + 2 * m);
+      const T* x3 = x + 2 * s * (k + 3 * m);
+      T* y0 = y + 2 * s * (4 * k);
+      T* y1 = y + 2 * s * (4 * k + 1);
+      T* y2 = y + 2 * s * (4 * k + 2);
+      T* y3 = y + 2 * s * (4 * k + 3);
       for (int64_t q = 0; q < s; ++q) {
-        const double a0r = x0[2 * q] + x2[2 * q], a0i = x0[2 * q + 1] + x2[2 * q + 1];
-        const double a1r = x0[2 * q] - x2[2 * q], a1i = x0[2 * q + 1] - x2[2 * q + 1];
-        const double b0r = x1[2 * q] + x3[2 * q], b0i = x1[2 * q + 1] + x3[2 * q + 1];
-        const double b1r = x1[2 * q] - x3[2 * q], b1i = x1[2 * q + 1] - x3[2 * q + 1];
-        const double cr = sign * b1i, ci = -sign * b1r;  // ∓i·b1
-        const double t1r = a1r + cr, t1i = a1i + ci;     // t = 1
-        const double t2r = a0r - b0r, t2i = a0i - b0i;   // t = 2
-        const double t3r = a1r - cr, t3i = a1i - ci;     // t = 3
+        const T a0r = x0[2 * q] + x2[2 * q], a0i = x0[2 * q + 1] + x2[2 * q + 1];
+        const T a1r = x0[2 * q] - x2[2 * q], a1i = x0[2 * q + 1] - x2[2 * q + 1];
+        const T b0r = x1[2 * q] + x3[2 * q], b0i = x1[2 * q + 1] + x3[2 * q + 1];
+        const T b1r = x1[2 * q] - x3[2 * q], b1i = x1[2 * q + 1] - x3[2 * q + 1];
+        const T cr = sign * b1i, ci = -sign * b1r;  // ∓i·b1
+        const T t1r = a1r + cr, t1i = a1i + ci;     // t = 1
+        const T t2r = a0r - b0r, t2i = a0i - b0i;   // t = 2
+        const T t3r = a1r - cr, t3i = a1i - ci;     // t = 3
         y0[2 * q] = a0r + b0r;
         y0[2 * q + 1] = a0i + b0i;
         y1[2 * q] = t1r * w1r - t1i * w1i;
@@ -187,13 +194,13 @@ void stockham_stage(int64_t p, int64_t span, int64_t s, const double* tw, const 
     return;
   }
   // Any other small prime: the direct length-p transform, O(p²).
-  double b[2 * kMaxDirectPrime];
+  T b[2 * kMaxDirectPrime];
   for (int64_t k = 0; k < m; ++k) {
     for (int64_t q = 0; q < s; ++q) {
       for (int64_t t = 0; t < p; ++t) {
-        double br = 0.0, bi = 0.0;
+        T br{}, bi{};
         for (int64_t r = 0; r < p; ++r) {
-          const double* a = x + 2 * (q + s * (k + r * m));
+          const T* a = x + 2 * (q + s * (k + r * m));
           const double dr = dft[2 * (r * p + t)], di = sign * dft[2 * (r * p + t) + 1];
           br += a[0] * dr - a[1] * di;
           bi += a[0] * di + a[1] * dr;
@@ -203,7 +210,7 @@ void stockham_stage(int64_t p, int64_t span, int64_t s, const double* tw, const 
       }
       for (int64_t t = 0; t < p; ++t) {
         const double wr = tw[2 * (k * p + t)], wi = sign * tw[2 * (k * p + t) + 1];
-        double* out = y + 2 * (q + s * (p * k + t));
+        T* out = y + 2 * (q + s * (p * k + t));
         out[0] = b[2 * t] * wr - b[2 * t + 1] * wi;
         out[1] = b[2 * t] * wi + b[2 * t + 1] * wr;
       }
@@ -213,53 +220,139 @@ void stockham_stage(int64_t p, int64_t span, int64_t s, const double* tw, const 
 
 }  // namespace
 
-void ComplexFft::transform(const double* in, double* out, bool backward, double* work) const {
-  const double sign = backward ? -1.0 : 1.0;
-  if (!inner_) {
-    if (stages_.empty()) {  // n = 1
+// The transforms themselves, for T = double or a vector of doubles (then each lane is one sequence and every
+// array below holds T values: a complex value is two T, re then im). Offsets into `work` count T values.
+struct FftKernels {
+  // The mixed-radix path: ping-pong between out and work, arranged so that the last stage writes into out.
+  template <class T>
+  static SPHAERA_FFT_INLINE void stockham(const ComplexFft& f, const T* in, T* out, double sign, T* work) {
+    if (f.stages_.empty()) {  // n = 1
       out[0] = in[0];
       out[1] = in[1];
       return;
     }
-    // Ping-pong between out and work, arranged so that the last stage writes into out.
-    const size_t count = stages_.size();
-    const double* x = in;
+    const size_t count = f.stages_.size();
+    const T* x = in;
     int64_t s = 1;
     for (size_t i = 0; i < count; ++i) {
-      double* y = (count - 1 - i) % 2 == 0 ? out : work;
-      const Stage& st = stages_[i];
+      T* y = (count - 1 - i) % 2 == 0 ? out : work;
+      const ComplexFft::Stage& st = f.stages_[i];
       stockham_stage(st.radix, st.span, s, st.twiddle.data(), st.dft.data(), sign, x, y);
       x = y;
       s *= st.radix;
     }
-    return;
   }
-  // Bluestein. Backward = conj(forward(conj(x))): the conjugations are folded into the chirp products.
-  const int64_t m = inner_->size();
-  double* a = work;
-  double* A = work + 2 * m;
-  double* inner_work = work + 4 * m;
-  for (int64_t k = 0; k < n_; ++k) {  // a_k = x_k c_k (forward) or conj(x_k) c_k (backward)
-    const double xr = in[2 * k], xi = sign * in[2 * k + 1];
-    const double cr = chirp_[2 * k], ci = chirp_[2 * k + 1];
-    a[2 * k] = xr * cr - xi * ci;
-    a[2 * k + 1] = xr * ci + xi * cr;
+
+  template <class T>
+  static SPHAERA_FFT_INLINE void complex(const ComplexFft& f, const T* in, T* out, bool backward, T* work) {
+    const double sign = backward ? -1.0 : 1.0;
+    if (!f.inner_) {
+      stockham(f, in, out, sign, work);
+      return;
+    }
+    // Bluestein (the inner length is a power of two: Stockham). Backward = conj(forward(conj(x))): the
+    // conjugations are folded into the chirp products.
+    const ComplexFft& inner = *f.inner_;
+    const int64_t n = f.n_, m = inner.n_;
+    const double* chirp = f.chirp_.data();
+    const double* spectrum = f.chirp_spectrum_.data();
+    T* a = work;
+    T* A = work + 2 * m;
+    T* inner_work = work + 4 * m;
+    for (int64_t k = 0; k < n; ++k) {  // a_k = x_k c_k (forward) or conj(x_k) c_k (backward)
+      const T xr = in[2 * k], xi = sign * in[2 * k + 1];
+      const double cr = chirp[2 * k], ci = chirp[2 * k + 1];
+      a[2 * k] = xr * cr - xi * ci;
+      a[2 * k + 1] = xr * ci + xi * cr;
+    }
+    std::fill(a + 2 * n, a + 2 * m, T{});
+    stockham(inner, a, A, 1.0, inner_work);
+    for (int64_t k = 0; k < m; ++k) {
+      const T ar = A[2 * k], ai = A[2 * k + 1];
+      const double br = spectrum[2 * k], bi = spectrum[2 * k + 1];
+      A[2 * k] = ar * br - ai * bi;
+      A[2 * k + 1] = ar * bi + ai * br;
+    }
+    stockham(inner, A, a, -1.0, inner_work);
+    for (int64_t k = 0; k < n; ++k) {  // X_k = c_k (a ⊛ b)_k, conjugated back for backward
+      const T vr = a[2 * k], vi = a[2 * k + 1];
+      const double cr = chirp[2 * k], ci = chirp[2 * k + 1];
+      out[2 * k] = vr * cr - vi * ci;
+      out[2 * k + 1] = sign * (vr * ci + vi * cr);
+    }
   }
-  std::fill(a + 2 * n_, a + 2 * m, 0.0);
-  inner_->transform(a, A, false, inner_work);
-  for (int64_t k = 0; k < m; ++k) {
-    const double ar = A[2 * k], ai = A[2 * k + 1];
-    const double br = chirp_spectrum_[2 * k], bi = chirp_spectrum_[2 * k + 1];
-    A[2 * k] = ar * br - ai * bi;
-    A[2 * k + 1] = ar * bi + ai * br;
+
+  template <class T>
+  static SPHAERA_FFT_INLINE void forward(const RealFft& f, const T* x, T* spectrum, T* work) {
+    const int64_t n = f.n_;
+    if (n % 2 == 1) {
+      T* z = work;
+      T* Z = work + 2 * n;
+      for (int64_t j = 0; j < n; ++j) z[2 * j] = x[j], z[2 * j + 1] = T{};
+      complex(*f.complex_, z, Z, false, work + 4 * n);
+      std::copy(Z, Z + 2 * (n / 2 + 1), spectrum);
+      return;
+    }
+    // z_j = x_2j + i x_2j+1 (x itself, read as complex), Z = its length-h transform; then
+    // X_k = E_k + w^k O_k with E_k = (Z_k + conj Z_{h−k}) / 2 and O_k = (Z_k − conj Z_{h−k}) / 2i.
+    const int64_t h = n / 2;
+    const double* twiddle = f.twiddle_.data();
+    T* Z = work;
+    complex(*f.complex_, x, Z, false, work + n + 2);
+    for (int64_t k = 0; k <= h; ++k) {
+      const int64_t a = k % h, b = (h - k) % h;
+      const T zr = Z[2 * a], zi = Z[2 * a + 1], cr = Z[2 * b], ci = -Z[2 * b + 1];
+      const T er = 0.5 * (zr + cr), ei = 0.5 * (zi + ci);
+      const T orr = 0.5 * (zi - ci), oi = -0.5 * (zr - cr);  // (Z − conj Z') / 2i
+      const double wr = twiddle[2 * k], wi = twiddle[2 * k + 1];
+      spectrum[2 * k] = er + orr * wr - oi * wi;
+      spectrum[2 * k + 1] = ei + orr * wi + oi * wr;
+    }
   }
-  inner_->transform(A, a, true, inner_work);
-  for (int64_t k = 0; k < n_; ++k) {  // X_k = c_k (a ⊛ b)_k, conjugated back for backward
-    const double vr = a[2 * k], vi = a[2 * k + 1];
-    const double cr = chirp_[2 * k], ci = chirp_[2 * k + 1];
-    out[2 * k] = vr * cr - vi * ci;
-    out[2 * k + 1] = sign * (vr * ci + vi * cr);
+
+  template <class T>
+  static SPHAERA_FFT_INLINE void backward(const RealFft& f, const T* spectrum, T* x, T* work) {
+    const int64_t n = f.n_, half = n / 2;
+    // X_k with the imaginary parts of X_0 and (n even) X_{n/2} dropped, as a Hermitian spectrum has none.
+    auto bin = [&](int64_t k, T& re, T& im) SPHAERA_FFT_LAMBDA {
+      re = spectrum[2 * k];
+      im = (k == 0 || 2 * k == n) ? T{} : spectrum[2 * k + 1];
+    };
+    if (n % 2 == 1) {
+      T* Z = work;
+      T* z = work + 2 * n;
+      for (int64_t k = 0; k <= half; ++k) {
+        T re, im;
+        bin(k, re, im);
+        Z[2 * k] = re, Z[2 * k + 1] = im;
+        if (k > 0) Z[2 * (n - k)] = re, Z[2 * (n - k) + 1] = -im;
+      }
+      complex(*f.complex_, Z, z, true, work + 4 * n);
+      for (int64_t j = 0; j < n; ++j) x[j] = z[2 * j];
+      return;
+    }
+    // Z_k = E_k + i O_k with E_k = X_k + conj X_{h−k}, O_k = (X_k − conj X_{h−k}) e^{+2πik/n}; the backward
+    // length-h transform of Z is x_2j + i x_2j+1 (written into x read as complex).
+    const double* twiddle = f.twiddle_.data();
+    T* Z = work;
+    for (int64_t k = 0; k < half; ++k) {
+      T xr, xi, yr, yi;
+      bin(k, xr, xi);
+      bin(half - k, yr, yi);
+      yi = -yi;  // conj X_{h−k}
+      const T er = xr + yr, ei = xi + yi;
+      const T dr = xr - yr, di = xi - yi;
+      const double wr = twiddle[2 * k], wi = -twiddle[2 * k + 1];  // e^{+2πik/n}
+      const T orr = dr * wr - di * wi, oi = dr * wi + di * wr;
+      Z[2 * k] = er - oi;  // E + i·O
+      Z[2 * k + 1] = ei + orr;
+    }
+    complex(*f.complex_, Z, x, true, work + n + 2);
   }
+};
+
+void ComplexFft::transform(const double* in, double* out, bool backward, double* work) const {
+  FftKernels::complex(*this, in, out, backward, work);
 }
 
 // ---- real sequences ----
@@ -282,66 +375,60 @@ int64_t RealFft::work_size() const {
 }
 
 void RealFft::forward(const double* x, double* spectrum, double* work) const {
-  if (n_ % 2 == 1) {
-    double* z = work;
-    double* Z = work + 2 * n_;
-    for (int64_t j = 0; j < n_; ++j) z[2 * j] = x[j], z[2 * j + 1] = 0.0;
-    complex_->transform(z, Z, false, work + 4 * n_);
-    std::copy(Z, Z + 2 * (n_ / 2 + 1), spectrum);
-    return;
-  }
-  // z_j = x_2j + i x_2j+1 (x itself, read as complex), Z = its length-h transform; then
-  // X_k = E_k + w^k O_k with E_k = (Z_k + conj Z_{h−k}) / 2 and O_k = (Z_k − conj Z_{h−k}) / 2i.
-  const int64_t h = n_ / 2;
-  double* Z = work;
-  complex_->transform(x, Z, false, work + n_ + 2);
-  for (int64_t k = 0; k <= h; ++k) {
-    const int64_t a = k % h, b = (h - k) % h;
-    const double zr = Z[2 * a], zi = Z[2 * a + 1], cr = Z[2 * b], ci = -Z[2 * b + 1];
-    const double er = 0.5 * (zr + cr), ei = 0.5 * (zi + ci);
-    const double orr = 0.5 * (zi - ci), oi = -0.5 * (zr - cr);  // (Z − conj Z') / 2i
-    const double wr = twiddle_[2 * k], wi = twiddle_[2 * k + 1];
-    spectrum[2 * k] = er + orr * wr - oi * wi;
-    spectrum[2 * k + 1] = ei + orr * wi + oi * wr;
-  }
+  FftKernels::forward(*this, x, spectrum, work);
 }
 
 void RealFft::backward(const double* spectrum, double* x, double* work) const {
-  const int64_t half = n_ / 2;
-  // X_k with the imaginary parts of X_0 and (n even) X_{n/2} dropped, as a Hermitian spectrum has none.
-  auto bin = [&](int64_t k, double& re, double& im) {
-    re = spectrum[2 * k];
-    im = (k == 0 || 2 * k == n_) ? 0.0 : spectrum[2 * k + 1];
-  };
-  if (n_ % 2 == 1) {
-    double* Z = work;
-    double* z = work + 2 * n_;
-    for (int64_t k = 0; k <= half; ++k) {
-      double re, im;
-      bin(k, re, im);
-      Z[2 * k] = re, Z[2 * k + 1] = im;
-      if (k > 0) Z[2 * (n_ - k)] = re, Z[2 * (n_ - k) + 1] = -im;
-    }
-    complex_->transform(Z, z, true, work + 4 * n_);
-    for (int64_t j = 0; j < n_; ++j) x[j] = z[2 * j];
-    return;
+  FftKernels::backward(*this, spectrum, x, work);
+}
+
+namespace {
+
+// Vectors of 2, 4 and 8 doubles that may sit at any double's address (the callers' arrays are not aligned).
+using Lanes2 = double __attribute__((vector_size(16), aligned(8)));
+using Lanes4 = double __attribute__((vector_size(32), aligned(8)));
+using Lanes8 = double __attribute__((vector_size(64), aligned(8)));
+
+// One function per direction and instruction set: the target attribute must sit on the function that holds
+// the vector code.
+#define SPHAERA_FFT_LANES(isa, target_spec, V)                                                                \
+  target_spec void forward_##isa(const RealFft& f, const double* x, double* spectrum, double* work) {         \
+    FftKernels::forward(f, reinterpret_cast<const V*>(x), reinterpret_cast<V*>(spectrum),                     \
+                        reinterpret_cast<V*>(work));                                                          \
+  }                                                                                                           \
+  target_spec void backward_##isa(const RealFft& f, const double* spectrum, double* x, double* work) {        \
+    FftKernels::backward(f, reinterpret_cast<const V*>(spectrum), reinterpret_cast<V*>(x),                    \
+                         reinterpret_cast<V*>(work));                                                         \
   }
-  // Z_k = E_k + i O_k with E_k = X_k + conj X_{h−k}, O_k = (X_k − conj X_{h−k}) e^{+2πik/n}; the backward
-  // length-h transform of Z is x_2j + i x_2j+1 (written into x read as complex).
-  double* Z = work;
-  for (int64_t k = 0; k < half; ++k) {
-    double xr, xi, yr, yi;
-    bin(k, xr, xi);
-    bin(half - k, yr, yi);
-    yi = -yi;  // conj X_{h−k}
-    const double er = xr + yr, ei = xi + yi;
-    const double dr = xr - yr, di = xi - yi;
-    const double wr = twiddle_[2 * k], wi = -twiddle_[2 * k + 1];  // e^{+2πik/n}
-    const double orr = dr * wr - di * wi, oi = dr * wi + di * wr;
-    Z[2 * k] = er - oi;  // E + i·O
-    Z[2 * k + 1] = ei + orr;
+
+SPHAERA_FFT_LANES(avx512, __attribute__((target("avx512f"))), Lanes8)
+SPHAERA_FFT_LANES(avx2, __attribute__((target("avx2,fma"))), Lanes4)
+SPHAERA_FFT_LANES(generic, , Lanes2)
+
+}  // namespace
+
+int64_t RealFft::lanes() {
+  switch (core::simd_level()) {
+    case core::SimdLevel::kAvx512: return 8;
+    case core::SimdLevel::kAvx2: return 4;
+    default: return 2;
   }
-  complex_->transform(Z, x, true, work + n_ + 2);
+}
+
+void RealFft::forward_lanes(const double* x, double* spectrum, double* work) const {
+  switch (core::simd_level()) {
+    case core::SimdLevel::kAvx512: return forward_avx512(*this, x, spectrum, work);
+    case core::SimdLevel::kAvx2: return forward_avx2(*this, x, spectrum, work);
+    default: return forward_generic(*this, x, spectrum, work);
+  }
+}
+
+void RealFft::backward_lanes(const double* spectrum, double* x, double* work) const {
+  switch (core::simd_level()) {
+    case core::SimdLevel::kAvx512: return backward_avx512(*this, spectrum, x, work);
+    case core::SimdLevel::kAvx2: return backward_avx2(*this, spectrum, x, work);
+    default: return backward_generic(*this, spectrum, x, work);
+  }
 }
 
 std::shared_ptr<const RealFft> shared_real_fft(int64_t n) {

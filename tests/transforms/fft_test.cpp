@@ -125,6 +125,53 @@ TEST(Fft, RealBackwardEqualsTheHermitianSumAndIgnoresImaginaryPartsOfRealBins) {
   }
 }
 
+// The lanes path runs the same arithmetic on vectors: each lane must give what the one-sequence path gives for
+// its sequence (to rounding: the vector code may fuse multiply-adds the scalar code does not), both ways, and
+// the lanes must not mix (each sequence differs, and one lane holds zeros).
+TEST(Fft, LanesTransformEachSequenceAsOneAtATime) {
+  std::mt19937_64 rng(14);
+  std::normal_distribution<double> normal;
+  const int64_t L = RealFft::lanes();
+  ASSERT_TRUE(L == 2 || L == 4 || L == 8) << L;
+  for (int64_t n : lengths()) {
+    const RealFft fft(n);
+    const int64_t bins = n / 2 + 1, w = fft.work_size();
+    std::vector<double> x(n * L), spectrum(2 * bins * L), back(n * L), work(w * L);
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t v = 0; v + 1 < L; ++v) x[j * L + v] = normal(rng);  // the last lane stays zero
+    fft.forward_lanes(x.data(), spectrum.data(), work.data());
+    std::vector<double> spectrum_with_real_bins = spectrum;
+    for (int64_t v = 0; v < L; ++v) {  // imaginary parts the backward transforms must ignore
+      spectrum_with_real_bins[L + v] = 1.0;
+      if (n % 2 == 0) spectrum_with_real_bins[(2 * (n / 2) + 1) * L + v] = -1.0;
+    }
+    fft.backward_lanes(spectrum_with_real_bins.data(), back.data(), work.data());
+    for (int64_t v = 0; v < L; ++v) {
+      std::vector<double> one(n), one_spectrum(2 * bins), one_back(n), one_work(w);
+      for (int64_t j = 0; j < n; ++j) one[j] = x[j * L + v];
+      fft.forward(one.data(), one_spectrum.data(), one_work.data());
+      fft.backward(one_spectrum.data(), one_back.data(), one_work.data());
+      double err = 0, norm = 0, back_err = 0, back_norm = 0;
+      for (int64_t k = 0; k < 2 * bins; ++k) {
+        err += std::pow(spectrum[k * L + v] - one_spectrum[k], 2);
+        norm += one_spectrum[k] * one_spectrum[k];
+      }
+      for (int64_t j = 0; j < n; ++j) {
+        back_err += std::pow(back[j * L + v] - one_back[j], 2);
+        back_norm += one_back[j] * one_back[j];
+      }
+      if (v + 1 == L) {  // the zero lane
+        EXPECT_EQ(norm, 0.0) << "n = " << n;
+        EXPECT_EQ(err, 0.0) << "n = " << n;
+        EXPECT_EQ(back_err, 0.0) << "n = " << n;
+        continue;
+      }
+      EXPECT_LE(std::sqrt(err / norm), kTolerance) << "forward, n = " << n << ", lane " << v;
+      EXPECT_LE(std::sqrt(back_err / back_norm), kTolerance) << "backward, n = " << n << ", lane " << v;
+    }
+  }
+}
+
 TEST(Fft, SharedPlansAreOnePerLengthWhileHeld) {
   const auto a = shared_real_fft(4 * 1021);
   const auto b = shared_real_fft(4 * 1021);
