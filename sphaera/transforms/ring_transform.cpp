@@ -56,9 +56,6 @@ std::vector<double>& thread_scratch(int which) {
   return buffers[which];
 }
 
-// Orders per tile of the transposition between the Legendre layout [m][ring][map] and the FFT layout
-// [map][ring][bin].
-constexpr int64_t kOrderTile = 16;
 // Rings per group: groups are spread over threads, and within one the Legendre layout [m][ring] is read or
 // written ring-contiguously for each m.
 constexpr int64_t kMaxGroup = 16;
@@ -148,13 +145,15 @@ void RingFourier::group_factors(const Group& g, double sign, std::vector<double>
 
 RingFourier::Spectra RingFourier::spectra_of(const Group& g, int64_t n) const {
   Spectra out;
+  out.lanes = n >= 2 ? RealFft::lanes() : 1;
+  out.groups = (n + out.lanes - 1) / out.lanes;
   for (int64_t i = 0; i < g.count; ++i) {
     const int64_t nphi = rings_[g.first_ring + i].nphi;
     out.nphi.push_back(nphi);
     out.bins.push_back(nphi / 2 + 1);
     out.offset.push_back(out.size);
-    out.size += n * 2 * (nphi / 2 + 1);
-    out.work = std::max(out.work, fft_[g.first_ring + i]->work_size() + nphi);
+    out.size += out.groups * out.lanes * 2 * (nphi / 2 + 1);
+    out.work = std::max(out.work, out.lanes * (fft_[g.first_ring + i]->work_size() + nphi));
   }
   return out;
 }
@@ -168,6 +167,7 @@ void RingFourier::analysis(const double* maps, double* F, int64_t n) const {
     const Group& g = groups_[gi];
     const Spectra layout = spectra_of(g, n);
     const std::vector<int64_t>&offset = layout.offset, &bins = layout.bins, &nphi = layout.nphi;
+    const int64_t W = layout.lanes;
     std::vector<double>&spectra = thread_scratch(0), &scratch = thread_scratch(1), &factor = thread_scratch(2);
     spectra.resize(layout.size);
     scratch.resize(layout.work);
@@ -175,32 +175,46 @@ void RingFourier::analysis(const double* maps, double* F, int64_t n) const {
     for (int64_t i = 0; i < g.count; ++i) {
       const Ring& ring = rings_[g.first_ring + i];
       const RealFft& fft = *fft_[g.first_ring + i];
-      double* samples = scratch.data() + fft.work_size();
-      for (int64_t b = 0; b < n; ++b) {
-        const double* x = maps + b * V;
-        const double* in = x + ring.first;
-        if (order != nullptr) {  // gather the ring's points from memory order
-          for (int64_t j = 0; j < ring.nphi; ++j) samples[j] = x[order[ring.first + j]];
-          in = samples;
+      double* samples = scratch.data() + W * fft.work_size();
+      for (int64_t q = 0; q < layout.groups; ++q) {
+        double* out = spectra.data() + offset[i] + q * W * 2 * bins[i];
+        if (W == 1) {
+          const double* x = maps + q * V;
+          const double* in = x + ring.first;
+          if (order != nullptr) {  // gather the ring's points from memory order
+            for (int64_t j = 0; j < ring.nphi; ++j) samples[j] = x[order[ring.first + j]];
+            in = samples;
+          }
+          fft.forward(in, out, scratch.data());
+          continue;
         }
-        fft.forward(in, spectra.data() + offset[i] + b * 2 * bins[i], scratch.data());
+        // Maps q·W .. q·W + W − 1 side by side (zeros past the last map), one per lane.
+        const int64_t used = std::min(W, n - q * W);
+        const double* x = maps + q * W * V;
+        for (int64_t j = 0; j < ring.nphi; ++j) {
+          const int64_t at = order != nullptr ? order[ring.first + j] : ring.first + j;
+          double* s = samples + j * W;
+          for (int64_t v = 0; v < used; ++v) s[v] = x[v * V + at];
+          for (int64_t v = used; v < W; ++v) s[v] = 0.0;
+        }
+        fft.forward_lanes(samples, out, scratch.data());
       }
     }
-    // A transposition [map][ring][m] -> [m][ring][map], in tiles of kOrderTile orders.
-    for (int64_t m0 = 0; m0 <= M; m0 += kOrderTile) {
-      const int64_t m1 = std::min(M + 1, m0 + kOrderTile);
+    // A transposition [map group][ring][bin][lane] -> [m][ring][map], each bin read lane-contiguously.
+    for (int64_t m = 0; m <= M; ++m) {
       for (int64_t i = 0; i < g.count; ++i) {
-        for (int64_t b = 0; b < n; ++b) {
-          const double* src = spectra.data() + offset[i] + b * 2 * bins[i];
-          for (int64_t m = m0; m < m1; ++m) {
-            int64_t k = m % nphi[i];
-            const double conj = k >= bins[i] ? -1.0 : 1.0;
-            if (k >= bins[i]) k = nphi[i] - k;
-            const double fr = factor[2 * (i * (M + 1) + m)], fi = factor[2 * (i * (M + 1) + m) + 1];
-            const double re = src[2 * k], im = conj * src[2 * k + 1];
-            double* dst = F + ((m * R + g.first_ring + i) * n + b) * 2;
-            dst[0] = re * fr - im * fi;
-            dst[1] = re * fi + im * fr;
+        int64_t k = m % nphi[i];
+        const double conj = k >= bins[i] ? -1.0 : 1.0;
+        if (k >= bins[i]) k = nphi[i] - k;
+        const double fr = factor[2 * (i * (M + 1) + m)], fi = factor[2 * (i * (M + 1) + m) + 1];
+        const double* src = spectra.data() + offset[i] + 2 * k * W;
+        double* dst = F + (m * R + g.first_ring + i) * n * 2;
+        for (int64_t q = 0, b = 0; q < layout.groups; ++q) {
+          const double* z = src + q * W * 2 * bins[i];
+          for (int64_t v = 0; v < W && b < n; ++v, ++b) {
+            const double re = z[v], im = conj * z[W + v];
+            dst[2 * b] = re * fr - im * fi;
+            dst[2 * b + 1] = re * fi + im * fr;
           }
         }
       }
@@ -217,33 +231,33 @@ void RingFourier::adjoint(const double* F, double* maps, int64_t n) const {
     const Group& g = groups_[gi];
     const Spectra layout = spectra_of(g, n);
     const std::vector<int64_t>&offset = layout.offset, &bins = layout.bins, &nphi = layout.nphi;
+    const int64_t W = layout.lanes;
     std::vector<double>&spectra = thread_scratch(0), &scratch = thread_scratch(1), &factor = thread_scratch(2);
     spectra.assign(layout.size, 0.0);
     scratch.resize(layout.work);
     group_factors(g, 1.0, factor);
-    // A transposition [m][ring][map] -> [map][ring][m], in tiles of kOrderTile orders.
-    for (int64_t m0 = 0; m0 <= M; m0 += kOrderTile) {
-      const int64_t m1 = std::min(M + 1, m0 + kOrderTile);
+    // A transposition [m][ring][map] -> [map group][ring][bin][lane], each bin written lane-contiguously.
+    for (int64_t m = 0; m <= M; ++m) {
       for (int64_t i = 0; i < g.count; ++i) {
-        for (int64_t b = 0; b < n; ++b) {
-          double* z = spectra.data() + offset[i] + b * 2 * bins[i];
-          for (int64_t m = m0; m < m1; ++m) {
-            const int64_t k = m % nphi[i];
-            // Where bin k lands in the half spectrum, and how much of v goes there (a real bin takes Re v).
-            int64_t bin = k;
-            double half = 0.5, conj = 1.0;
-            bool real_bin = false;
-            if (k == 0 || 2 * k == nphi[i]) {
-              half = 1.0, real_bin = true;
-            } else if (2 * k > nphi[i]) {
-              bin = nphi[i] - k, conj = -1.0;
-            }
-            const double fr = factor[2 * (i * (M + 1) + m)], fi = factor[2 * (i * (M + 1) + m) + 1];
-            const double* src = F + ((m * R + g.first_ring + i) * n + b) * 2;
-            const double re = src[0] * fr - src[1] * fi;
-            const double im = src[0] * fi + src[1] * fr;
-            z[2 * bin] += half * re;
-            if (!real_bin) z[2 * bin + 1] += conj * half * im;
+        const int64_t k = m % nphi[i];
+        // Where bin k lands in the half spectrum, and how much of v goes there (a real bin takes Re v).
+        int64_t bin = k;
+        double half = 0.5, conj = 1.0;
+        bool real_bin = false;
+        if (k == 0 || 2 * k == nphi[i]) {
+          half = 1.0, real_bin = true;
+        } else if (2 * k > nphi[i]) {
+          bin = nphi[i] - k, conj = -1.0;
+        }
+        const double fr = half * factor[2 * (i * (M + 1) + m)], fi = half * factor[2 * (i * (M + 1) + m) + 1];
+        const double* src = F + (m * R + g.first_ring + i) * n * 2;
+        double* dst = spectra.data() + offset[i] + 2 * bin * W;
+        const double fi_conj = real_bin ? 0.0 : conj * fi, fr_conj = real_bin ? 0.0 : conj * fr;
+        for (int64_t q = 0, b = 0; q < layout.groups; ++q) {
+          double* z = dst + q * W * 2 * bins[i];
+          for (int64_t v = 0; v < W && b < n; ++v, ++b) {
+            z[v] += src[2 * b] * fr - src[2 * b + 1] * fi;
+            z[W + v] += src[2 * b] * fi_conj + src[2 * b + 1] * fr_conj;
           }
         }
       }
@@ -252,14 +266,24 @@ void RingFourier::adjoint(const double* F, double* maps, int64_t n) const {
     for (int64_t i = 0; i < g.count; ++i) {
       const Ring& ring = rings_[g.first_ring + i];
       const RealFft& fft = *fft_[g.first_ring + i];
-      double* values = scratch.data() + fft.work_size();
-      for (int64_t b = 0; b < n; ++b) {
-        double* x = maps + b * V;
-        if (order == nullptr) {
-          fft.backward(spectra.data() + offset[i] + b * 2 * bins[i], x + ring.first, scratch.data());
+      double* values = scratch.data() + W * fft.work_size();
+      for (int64_t q = 0; q < layout.groups; ++q) {
+        const double* in = spectra.data() + offset[i] + q * W * 2 * bins[i];
+        if (W == 1 && order == nullptr) {
+          fft.backward(in, maps + q * V + ring.first, scratch.data());
+          continue;
+        }
+        if (W == 1) {
+          fft.backward(in, values, scratch.data());
         } else {
-          fft.backward(spectra.data() + offset[i] + b * 2 * bins[i], values, scratch.data());
-          for (int64_t j = 0; j < ring.nphi; ++j) x[order[ring.first + j]] = values[j];
+          fft.backward_lanes(in, values, scratch.data());
+        }
+        const int64_t used = std::min(W, n - q * W);
+        double* x = maps + q * W * V;
+        for (int64_t j = 0; j < ring.nphi; ++j) {
+          const int64_t at = order != nullptr ? order[ring.first + j] : ring.first + j;
+          const double* s = values + j * W;
+          for (int64_t v = 0; v < used; ++v) x[v * V + at] = s[v];
         }
       }
     }

@@ -64,11 +64,14 @@ class RingFourier {
     int64_t first_ring, count, first_point, length;
     std::vector<Run> runs;
   };
-  // The half spectra of a group's rings for n maps: ring i's bin k of map b at offset[i] + b·2·bins[i] + 2k
-  // of `size` doubles; `work`: the scratch its FFTs need (plus one ring of samples).
+  // The half spectra of a group's rings for n maps, transformed `lanes` maps at a time (RealFft::lanes(), 1
+  // for a single map) in `groups` = ⌈n / lanes⌉ groups of maps, the last padded with zero maps: the real
+  // (c = 0) or imaginary (c = 1) part of ring i's bin k of map b = q·lanes + v lies at
+  // offset[i] + ((q·bins[i] + k)·2 + c)·lanes + v of `size` doubles; `work`: the scratch its FFTs need
+  // (plus one ring of samples per lane).
   struct Spectra {
     std::vector<int64_t> offset, bins, nphi;
-    int64_t size = 0, work = 0;
+    int64_t size = 0, work = 0, lanes = 1, groups = 0;
   };
   Spectra spectra_of(const Group& g, int64_t n) const;
   // e^{±imφ0} c_m w_r of a group's rings, as [count][mmax+1] (re, im) pairs.

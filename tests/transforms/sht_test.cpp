@@ -15,6 +15,7 @@
 #include <ATen/ATen.h>
 #include <torch/cuda.h>
 
+#include "sphaera/transforms/fft.h"
 #include "sphaera/transforms/healpix_grid.h"
 #include "sphaera/transforms/legendre.h"
 #include "sphaera/transforms/ring_transform.h"
@@ -167,6 +168,38 @@ std::vector<GridCase> exact_grids(int64_t lmax) {
   return {{"gauss_legendre", GaussLegendreGrid::for_lmax(lmax)},
           {"driscoll_healy", std::make_shared<EquiangularGrid>(lmax + 1, EquiangularGrid::Kind::kDriscollHealy)},
           {"mcewen_wiaux", std::make_shared<EquiangularGrid>(lmax + 1, EquiangularGrid::Kind::kMcEwenWiaux)}};
+}
+
+// The Fourier stage transforms RealFft::lanes() maps at a time side by side (the last group padded with zero
+// maps): for every map count, with maps in ring order and in NEST order, and with orders past the shortest
+// rings' Nyquist bins (aliasing), analysis and adjoint give what one map at a time gives.
+TEST(RingFourier, ManyMapsAtOnceMatchOneMapAtATime) {
+  const int64_t nside = 8, mmax = 3 * nside, V = 12 * nside * nside;
+  std::vector<Ring> rings = healpix_rings(nside);
+  const int64_t R = static_cast<int64_t>(rings.size());
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  const at::Tensor ring_factor = at::rand({R}, gen, at::kDouble) + 0.5,
+                   order_factor = at::rand({mmax + 1}, gen, at::kDouble) + 0.5;
+  const std::vector<double> rf(ring_factor.data_ptr<double>(), ring_factor.data_ptr<double>() + R),
+      of(order_factor.data_ptr<double>(), order_factor.data_ptr<double>() + mmax + 1);
+  for (bool nest : {false, true}) {
+    const RingFourier fourier(rings, nest ? healpix_ring_to_nest(nside) : nullptr, mmax, V, rf, of);
+    for (int64_t n : {int64_t{2}, int64_t{3}, RealFft::lanes(), RealFft::lanes() + 1, 2 * RealFft::lanes() + 3}) {
+      const at::Tensor maps = at::randn({n, V}, gen, at::kDouble);
+      const at::Tensor coefficients = at::randn({mmax + 1, R, n, 2}, gen, at::kDouble);
+      at::Tensor F = at::empty({mmax + 1, R, n, 2}, at::kDouble), back = at::empty({n, V}, at::kDouble);
+      fourier.analysis(maps.data_ptr<double>(), F.data_ptr<double>(), n);
+      fourier.adjoint(coefficients.data_ptr<double>(), back.data_ptr<double>(), n);
+      for (int64_t b = 0; b < n; ++b) {
+        const at::Tensor map = maps[b].contiguous(), c1 = coefficients.narrow(2, b, 1).contiguous();
+        at::Tensor F1 = at::empty({mmax + 1, R, 1, 2}, at::kDouble), back1 = at::empty({V}, at::kDouble);
+        fourier.analysis(map.data_ptr<double>(), F1.data_ptr<double>(), 1);
+        fourier.adjoint(c1.data_ptr<double>(), back1.data_ptr<double>(), 1);
+        EXPECT_LT(relative_error(F.narrow(2, b, 1), F1), 1e-14) << n << " maps, map " << b << (nest ? " NEST" : "");
+        EXPECT_LT(relative_error(back[b], back1), 1e-14) << n << " maps, map " << b << (nest ? " NEST" : "");
+      }
+    }
+  }
 }
 
 TEST(Sht, QuadratureWeightsIntegrateBandLimitedFunctionsExactly) {
