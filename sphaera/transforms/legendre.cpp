@@ -7,6 +7,7 @@
 #include <type_traits>
 
 
+#include "sphaera/core/buffer.h"
 #include "sphaera/core/check.h"
 #include "sphaera/core/simd.h"
 
@@ -872,7 +873,7 @@ void LegendrePlan::synthesis(const double* alm, const AlmStrides& strides, doubl
   SPHAERA_CHECK(ncols >= 2 && ncols % 2 == 0, "LegendrePlan::synthesis: ncols must be even and ≥ 2 (real and "
                 "imaginary parts of each map), got ", ncols);
   if (!is_packed(strides, lmax_, ncols)) {
-    std::vector<double> packed_alm((mmax_ + 1) * (lmax_ + 1) * ncols);
+    core::Buffer<double> packed_alm((mmax_ + 1) * (lmax_ + 1) * ncols);  // every entry is written
     copy_alm(alm, strides, packed_alm.data(), packed(lmax_, ncols), lmax_, mmax_, ncols);
     return synthesis(packed_alm.data(), packed(lmax_, ncols), ring, ncols);
   }
@@ -887,7 +888,7 @@ void LegendrePlan::analysis(const double* ring, double* alm, const AlmStrides& s
   SPHAERA_CHECK(ncols >= 2 && ncols % 2 == 0, "LegendrePlan::analysis: ncols must be even and ≥ 2 (real and "
                 "imaginary parts of each map), got ", ncols);
   if (!is_packed(strides, lmax_, ncols)) {
-    std::vector<double> packed_alm((mmax_ + 1) * (lmax_ + 1) * ncols);
+    core::Buffer<double> packed_alm((mmax_ + 1) * (lmax_ + 1) * ncols);  // every entry is written
     analysis(ring, packed_alm.data(), packed(lmax_, ncols), ncols);
     return copy_alm(packed_alm.data(), packed(lmax_, ncols), alm, strides, lmax_, mmax_, ncols);
   }
