@@ -66,4 +66,17 @@ at::Tensor healpix_unpool(const at::Tensor& x, const at::Tensor& indices);
 /// Mean over pixels: [B, C, V] → [B, C]. (HEALPix pixels have equal areas: this is the spherical mean.)
 at::Tensor global_avg_pool(const at::Tensor& x);
 
+/// The channel mix of a spectral convolution, one real matrix per degree:
+///
+///   out[b, o, l, m] = Σ_c weight[c, o, l] alm[b, c, l, m]
+///
+/// - `alm`: complex [B, Cin, L+1, L+1] in the SHT's layout [l, m] (transforms/sht.h: entries m > l are zero).
+/// - `weight`: real [Cin, Cout, L+1], of alm's real type, on its device.
+/// Returns complex [B, Cout, L+1, L+1]. On the CPU (float32, float64) one autograd node with a hand-written
+/// backward (dalm = the same mix by the transposed weights, dweight[c, o, l] = Re Σ_{b, m} conj(alm) dout) that
+/// reads only the entries m ≤ l and writes zeros at m > l: half the data of the square layout, and no
+/// permuted copies. Elsewhere (and for other dtypes) LibTorch's einsum, which gives the same numbers on inputs
+/// that are zero at m > l. Second derivatives of the CPU node are refused (InvalidArgument).
+at::Tensor degree_mix(const at::Tensor& alm, const at::Tensor& weight);
+
 }  // namespace sphaera::models

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "sphaera/core/check.h"
+#include "sphaera/models/functional.h"
 #include "sphaera/transforms/healpix_grid.h"
 #include "sphaera/transforms/ring_grids.h"
 
@@ -83,8 +84,7 @@ at::Tensor SpectralConvImpl::forward(const at::Tensor& input) {
   const at::Tensor x = at::isReducedFloatingType(input.scalar_type()) ? input.to(weight.scalar_type()) : input;
   const at::Tensor alm = sht_->forward(x);                         // [B, Cin, L+1, L+1] complex
   const at::Tensor w = degree_weights().to(at::toRealValueType(alm.scalar_type()));  // [Cin, Cout, L+1]
-  const at::Tensor mixed = at::einsum("bclmr,col->bolmr", {at::view_as_real(alm), w});
-  at::Tensor y = sht_->inverse(at::view_as_complex(mixed.contiguous()));  // [B, Cout, V]
+  at::Tensor y = sht_->inverse(degree_mix(alm, w));  // [B, Cout, V]
   if (bias.defined()) y = y + bias.to(y.scalar_type()).view({1, -1, 1});
   return y;
 }

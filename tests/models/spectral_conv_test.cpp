@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include "sphaera/models/functional.h"
 #include "sphaera/models/registry.h"
 #include "sphaera/transforms/healpix_grid.h"
 #include "sphaera/transforms/ring_grids.h"
@@ -132,6 +133,56 @@ TEST(SpectralConv, FiniteDifferenceGradientsInFloat64) {
     EXPECT_LT(result.max_abs_error, 1e-7) << "anchors " << anchors << ": " << result.worst;
     EXPECT_EQ(result.checked, x.numel() + w.numel() + b.numel());
   }
+}
+
+// The CPU kernel of the degree mix against LibTorch's einsum of its definition, forward and backward.
+TEST(DegreeMix, MatchesEinsumOfItsDefinitionForwardAndBackward) {
+  torch::manual_seed(8);
+  for (const auto dtype : {torch::kDouble, torch::kFloat}) {
+    // Rounding: sums of Cin products, float64 to a few eps; float32 to a few of its 6e-8.
+    const double tolerance = dtype == torch::kDouble ? 1e-14 : 1e-6;
+    for (const int64_t lmax : {0, 7, 40}) {
+      const at::Tensor alm = random_alm(3, 5, lmax).to(c10::toComplexType(dtype)).requires_grad_(true);
+      const at::Tensor w = torch::randn({5, 4, lmax + 1}, dtype).requires_grad_(true);
+      const at::Tensor dy = random_alm(3, 4, lmax).to(c10::toComplexType(dtype));
+      const at::Tensor out = degree_mix(alm, w);
+      const at::Tensor expected = at::view_as_complex(at::einsum("bclmr,col->bolmr", {at::view_as_real(alm), w}).contiguous());
+      ASSERT_EQ(out.sizes(), expected.sizes());
+      EXPECT_LT(relative_error(at::view_as_real(out), at::view_as_real(expected)), tolerance) << dtype << " lmax " << lmax;
+      const auto grads = torch::autograd::grad({at::view_as_real(out)}, {alm, w}, {at::view_as_real(dy)});
+      const auto expected_grads = torch::autograd::grad({at::view_as_real(expected)}, {alm, w}, {at::view_as_real(dy)});
+      EXPECT_LT(relative_error(at::view_as_real(grads[0]), at::view_as_real(expected_grads[0])), tolerance) << dtype;
+      EXPECT_LT(relative_error(grads[1], expected_grads[1]), tolerance) << dtype << " lmax " << lmax;
+    }
+  }
+}
+
+// The node reads only m ≤ l and writes zeros at m > l; its hand-written backward against central differences,
+// also at the entries it ignores (their gradient is 0).
+TEST(DegreeMix, FiniteDifferenceGradientsInFloat64AndZerosAboveTheDiagonal) {
+  torch::manual_seed(9);
+  const int64_t lmax = 4;
+  const at::Tensor alm = torch::randn({2, 3, lmax + 1, lmax + 1, 2}, torch::kDouble).requires_grad_(true);
+  const at::Tensor w = torch::randn({3, 2, lmax + 1}, torch::kDouble).requires_grad_(true);
+  {
+    torch::NoGradGuard no_grad;
+    const at::Tensor out = at::view_as_real(degree_mix(at::view_as_complex(alm), w));
+    const at::Tensor upper = torch::ones({lmax + 1, lmax + 1}, torch::kDouble).triu(1).view({lmax + 1, lmax + 1, 1});
+    EXPECT_EQ((out * upper).abs().max().item<double>(), 0.0);
+  }
+  const auto result = testing::gradcheck(
+      [](const std::vector<at::Tensor>& in) { return at::view_as_real(degree_mix(at::view_as_complex(in[0]), in[1])); },
+      {alm, w});
+  // Central differences with h = 1e-6 of a bilinear form: rounding ≈ eps·|s|/h ≈ 1e-9 for these sums s.
+  EXPECT_LT(result.max_abs_error, 1e-7) << result.worst;
+  EXPECT_EQ(result.checked, alm.numel() + w.numel());
+}
+
+TEST(DegreeMix, BadShapesAreNamed) {
+  const at::Tensor alm = random_alm(1, 2, 3);
+  EXPECT_THROW(degree_mix(at::view_as_real(alm), torch::randn({2, 2, 4}, torch::kDouble)), core::InvalidArgument);
+  EXPECT_THROW(degree_mix(alm, torch::randn({3, 2, 4}, torch::kDouble)), core::InvalidArgument);
+  EXPECT_THROW(degree_mix(alm, torch::randn({2, 2, 4}, torch::kFloat)), core::InvalidArgument);
 }
 
 TEST(SpectralPool, TruncatesTheBandLimitOntoTheCoarserGrid) {
