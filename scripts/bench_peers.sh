@@ -1,35 +1,48 @@
 #!/usr/bin/env bash
-# Sphaera's ChebConv against deepsphere-pytorch's on the same machine, in one run (issue 12's comparison):
-# forward and forward + backward time (best of REPEATS, default 3) and peak memory of each, one process per
-# case, for each nside given (default 256). Same problem on both sides: the V2 k = 8 graph of the full sky
-# (written by `sphaera graph --out`), float32, B = 8 maps of 16 channels to 16, K = 5, all cores.
+# The peers Sphaera is measured against, in a virtual environment of their own (.venv-peers, git ignores it;
+# neither the product nor CI uses it), and Sphaera's ChebConv against deepsphere-pytorch's in one run.
 #
-#   bash scripts/bench_peers.sh [NSIDE...]      e.g.  bash scripts/bench_peers.sh 64 256
+#   bash scripts/bench_peers.sh --install     installs the peers only, for `sphaera bench --peers` (idempotent)
+#   bash scripts/bench_peers.sh [NSIDE...]    also compares with deepsphere-pytorch, e.g. 64 256 (default 256)
 #
-# Needs a build (scripts/build.sh). The peer lives apart from the product, in .venv-peers (git ignores it): a
-# virtual environment with numpy and scipy from PyPI that reuses the torch of the project's .venv (the same
-# pinned wheel, through a .pth file: no second 4.6 GB download), and deepsphere-pytorch's source at a pinned
-# commit (its layer file only; its package needs more than the layer does), cloned from DEEPSPHERE_REPO (a URL
-# or a local clone; default GitHub). Neither the product nor CI uses any of it.
+# The environment reuses the torch of the project's .venv (the same pinned wheel, through a .pth file: no second
+# download; pip is held to that version) and holds, from PyPI at pinned versions: numpy, scipy, healpy,
+# torch-geometric and torch-harmonics (the release built for that torch), which bench/peers/layer_peers.py runs
+# for `sphaera bench --peers`; and deepsphere-pytorch's source at a pinned commit (its layer file only; its
+# package needs more than the layer does), cloned from DEEPSPHERE_REPO (a URL or a local clone; default GitHub).
+#
+# The comparison with deepsphere-pytorch: forward and forward + backward time (best of REPEATS, default 3) and
+# peak memory of each, one process per case, for each nside given. Same problem on both sides: the V2 k = 8
+# graph of the full sky (written by `sphaera graph --out`), float32, B = 8 maps of 16 channels to 16, K = 5,
+# all cores. Needs a build (scripts/build.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEEPSPHERE_COMMIT=43f03f1bef146d256a7e1c1e69df6712d089b9e5  # deepsphere-pytorch master, 2022-04-04
 peers=.venv-peers
 repeats=${REPEATS:-3}
+install_only=0
+[[ ${1:-} == --install ]] && { install_only=1; shift; }
 nsides=("$@")
 [[ ${#nsides[@]} -gt 0 ]] || nsides=(256)
+PEER_PACKAGES=(numpy scipy "healpy==1.20.1" "torch-geometric==2.8.1" "torch-harmonics==0.9.2")
 
-[[ -x build/bench/chebconv_bench && -x build/sphaera ]] || { echo "bench_peers: build first (scripts/build.sh)" >&2; exit 1; }
 site=$(compgen -G ".venv/lib/python3*/site-packages" | head -n1) ||
   { echo "bench_peers: no .venv with torch (run scripts/install_deps.sh)" >&2; exit 1; }
+torch_version=$(.venv/bin/python -c 'import torch; print(torch.__version__.split("+")[0])')
 if [[ ! -x $peers/bin/python ]]; then
   /usr/bin/python3 -m venv "$peers"
 fi
 peer_site=$(compgen -G "$peers/lib/python3*/site-packages" | head -n1)
 echo "$PWD/$site" > "$peer_site/sphaera_torch.pth"
-if ! "$peers/bin/python" -c 'import numpy, scipy' 2>/dev/null; then
-  "$peers/bin/pip" install --disable-pip-version-check --progress-bar off numpy scipy
+if ! "$peers/bin/python" -c 'import numpy, scipy, healpy, torch_geometric, torch_harmonics' 2>/dev/null; then
+  echo "torch==$torch_version" > "$peers/constraints.txt"
+  "$peers/bin/pip" install --disable-pip-version-check --progress-bar off -c "$peers/constraints.txt" "${PEER_PACKAGES[@]}"
 fi
+if [[ $install_only == 1 ]]; then
+  echo "bench_peers: peers installed in $peers (sphaera bench --peers uses them)"
+  exit 0
+fi
+[[ -x build/bench/chebconv_bench && -x build/sphaera ]] || { echo "bench_peers: build first (scripts/build.sh)" >&2; exit 1; }
 src=$peers/src/deepsphere-pytorch
 if [[ ! -d $src/.git ]]; then
   git clone -q --no-checkout "${DEEPSPHERE_REPO:-https://github.com/deepsphere/deepsphere-pytorch}" "$src"

@@ -331,8 +331,23 @@ PoolResult healpix_pool(const at::Tensor& x, PoolMode mode) {
   const int64_t v = x.size(2);
   SPHAERA_CHECK(v % 4 == 0 && v > 0, "HealpixPool: V = ", v,
                 " is not a positive multiple of 4 (NEST pooling merges 4 children into their parent)");
-  const at::Tensor groups = x.reshape({x.size(0), x.size(1), v / 4, 4});
   PoolResult result;
+  // A graph layer's output is stored [V, B, C] (see cheb_conv): pooled in that layout, where the 4 children of
+  // a parent are 4 consecutive rows, and handed on as a [B, C, V/4] view of it (the next graph layer reads it in
+  // place). A reshape of the strided view would copy it, and the reduction would stride through it.
+  const at::Tensor pixels_first = x.permute({2, 0, 1});
+  if (pixels_first.is_contiguous() && x.size(0) * x.size(1) > 1) {
+    const at::Tensor groups = pixels_first.view({v / 4, 4, x.size(0), x.size(1)});
+    if (mode == PoolMode::kMean) {
+      result.values = groups.mean(1).permute({1, 2, 0});
+      return result;
+    }
+    auto [values, child] = groups.max(1);
+    result.values = values.permute({1, 2, 0});
+    result.indices = (child + at::arange(0, v, 4, child.options()).view({v / 4, 1, 1})).permute({1, 2, 0});
+    return result;
+  }
+  const at::Tensor groups = x.reshape({x.size(0), x.size(1), v / 4, 4});
   if (mode == PoolMode::kMean) {
     result.values = groups.mean(3);
     return result;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -12,12 +13,15 @@
 #include <random>
 #include <sstream>
 
+#include <unistd.h>
+
 #include <torch/torch.h>
 
 #include "sphaera/core/check.h"
 #include "sphaera/core/process_memory.h"
 #include "sphaera/core/runtime.h"
 #include "sphaera/data_tools/atomic_file.h"
+#include "sphaera/data_tools/matrix_market.h"
 #include "sphaera/data_tools/plot.h"
 #include "sphaera/models/cheb_conv.h"
 #include "sphaera/models/spectral_conv.h"
@@ -142,6 +146,7 @@ double estimated_bytes(const BenchLayer& layer, int64_t pixels, int64_t lmax, co
 }
 
 struct BuiltLayer {
+  transforms::GraphOptions graph;  // chebconv: the graph of its Laplacian
   std::shared_ptr<torch::nn::Module> module;
   std::function<at::Tensor(const at::Tensor&)> forward;
   double geometry_bytes = 0;
@@ -152,7 +157,7 @@ BuiltLayer build_layer(const BenchLayer& layer, const transforms::GridPtr& grid,
                        c10::ScalarType dtype) {
   BuiltLayer b;
   if (layer.type == "chebconv") {
-    transforms::GraphOptions graph;
+    transforms::GraphOptions& graph = b.graph;
     graph.k = layer.k;
     // Off HEALPix there is no published kernel width: the HEALPix one of as many pixels (the mean spacing).
     if (layer.grid != "healpix") graph.kernel_width = transforms::v2_kernel_width(nside, layer.k);
@@ -204,6 +209,85 @@ std::string skip_reason(const BenchLayer& layer, int64_t nside, int64_t pixels, 
   return "";
 }
 
+// ---- peers (`--peers`): bench/peers/layer_peers.py in the peers' environment, one process per case ----
+
+struct PeerTool {
+  std::string python, script;
+};
+
+PeerTool peer_tool() {
+  namespace fs = std::filesystem;
+  const char* env = std::getenv("SPHAERA_PEERS_PYTHON");
+  PeerTool t{env != nullptr && *env != '\0' ? env : std::string(SPHAERA_SOURCE_DIR) + "/.venv-peers/bin/python",
+             std::string(SPHAERA_SOURCE_DIR) + "/bench/peers/layer_peers.py"};
+  SPHAERA_CHECK(fs::exists(t.python), "bench --peers: no peers' environment at ", t.python,
+                " (bash scripts/bench_peers.sh --install makes it; SPHAERA_PEERS_PYTHON names another interpreter)");
+  SPHAERA_CHECK(fs::exists(t.script), "bench --peers: the peers' script ", t.script, " is missing (it lives in the "
+                "source tree this sphaera was built from)");
+  return t;
+}
+
+std::string peer_of(const BenchLayer& layer) {
+  if (layer.type == "chebconv") return "torch_geometric";
+  return layer.grid == "healpix" ? "healpy" : "torch_harmonics";
+}
+
+std::string shell_quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// The peer's row for a case: its JSON line, or {"peer", "failed": why} (e.g. out of memory), or {"peer",
+// "unavailable": why} when it is not installed.
+json run_peer(const PeerTool& tool, const BenchLayer& layer, const BuiltLayer& built, const transforms::GridPtr& grid,
+              int64_t nside, const BenchPlan& plan) {
+  namespace fs = std::filesystem;
+  const std::string peer = peer_of(layer);
+  const fs::path dir = fs::temp_directory_path() / ("sphaera-peer-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+  std::string cmd = shell_quoted(tool.python) + " " + shell_quoted(tool.script) + " --peer " + peer +
+                    " --pixels " + std::to_string(grid->size()) + " --batch " + std::to_string(plan.batch) +
+                    " --channels " + std::to_string(plan.channels) + " --dtype " + plan.dtype + " --threads " +
+                    std::to_string(torch::get_num_threads()) + " --warmup " + std::to_string(plan.warmup) +
+                    " --repeats " + std::to_string(plan.repeats) + " --seed " + std::to_string(plan.seed);
+  if (layer.type == "chebconv") {
+    const std::string path = (dir / "laplacian.mtx").string();
+    const auto laplacian = transforms::cached_rescaled_laplacian(grid, built.graph, torch::kDouble, torch::kCPU);
+    data_tools::write_matrix_market(path, laplacian->view());
+    cmd += " --laplacian " + shell_quoted(path) + " --K " + std::to_string(layer.kernel_size);
+  } else {
+    cmd += " --lmax " + std::to_string(layer.lmax(nside));
+    if (layer.grid != "healpix") cmd += " --rings " + std::to_string(gauss_legendre_rings(nside));
+  }
+  const std::string err = (dir / "stderr.txt").string();
+  cmd += " 2> " + shell_quoted(err);
+  std::string out;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  SPHAERA_CHECK(pipe != nullptr, "bench --peers: cannot start ", tool.python);
+  std::array<char, 4096> chunk{};
+  for (size_t n; (n = std::fread(chunk.data(), 1, chunk.size(), pipe)) > 0;) out.append(chunk.data(), n);
+  const int status = ::pclose(pipe);
+  const std::string last = out.substr(out.find_last_of('\n', out.size() >= 2 ? out.size() - 2 : 0) + 1);
+  json row = json::parse(last, nullptr, false);
+  if (status == 0 && row.is_object() && (row.contains("unavailable") || row.contains("forward"))) return row;
+  std::ifstream in(err);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.size() > 400) text = "..." + text.substr(text.size() - 400);
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return {{"peer", peer},
+          {"failed", "exit status " + std::to_string(code) + (code == 137 ? " (killed: out of memory?)" : "") +
+                         (text.empty() ? "" : ": " + text)}};
+}
+
 // One case: a layer variant at one nside.
 json measure_case(const BenchLayer& layer, int64_t nside, const BenchPlan& plan, c10::ScalarType dtype) {
   transforms::release_cached_laplacians();  // the previous case's geometry neither stays resident nor is reused
@@ -252,6 +336,16 @@ json measure_case(const BenchLayer& layer, int64_t nside, const BenchPlan& plan,
   const double peak = core::peak_memory_bytes();
   r["forward_backward"]["peak_bytes"] = peak;
   r["forward_backward"]["added_bytes"] = peak - before;
+  if (plan.peers) {
+    r["peer"] = run_peer(peer_tool(), layer, b, grid, nside, plan);
+    if (r["peer"].contains("failed") || r["peer"].contains("unavailable")) {
+      std::fprintf(stderr, "bench: nside %lld %s: peer %s %s\n", static_cast<long long>(nside), layer.label().c_str(),
+                   r["peer"]["peer"].get<std::string>().c_str(),
+                   (r["peer"].contains("failed") ? "failed, " + r["peer"]["failed"].get<std::string>()
+                                                 : "unavailable, " + r["peer"]["unavailable"].get<std::string>())
+                       .c_str());
+    }
+  }
   return r;
 }
 
@@ -395,6 +489,7 @@ BenchPlan read_bench_plan(Config& config) {
     plan.warmup = static_cast<int>(timing.integer("warmup", plan.warmup, 0, 100));
     plan.repeats = static_cast<int>(timing.integer("repeats", plan.repeats, 1, 1000));
     plan.memory_fraction = timing.number("memory_fraction", plan.memory_fraction, 0.01, 1.0);
+    plan.peers = timing.boolean("peers", false);
     timing.finish();
   }
   {
@@ -442,13 +537,14 @@ BenchPlan read_bench_plan(Config& config) {
 
 json run_bench(const BenchPlan& plan) {
   const auto dtype = plan.dtype == "float32" ? torch::kFloat : torch::kDouble;
+  if (plan.peers) peer_tool();  // fails now, not after the first case, when there is no peers' environment
   json results = {{"config", plan.config},
                   {"source", plan.source},
                   {"machine", {{"threads", torch::get_num_threads()}, {"hardware_threads", core::hardware_threads()},
                                {"torch", TORCH_VERSION}}},
                   {"maps", {{"batch", plan.batch}, {"channels", plan.channels}, {"dtype", plan.dtype},
                             {"seed", plan.seed}}},
-                  {"timing", {{"warmup", plan.warmup}, {"repeats", plan.repeats}}},
+                  {"timing", {{"warmup", plan.warmup}, {"repeats", plan.repeats}, {"peers", plan.peers}}},
                   {"cases", json::array()}};
   // Progress in units of work: a case costs about its pixels (times K or lmax/nside), an equivariance row a
   // fixed share, so the ETA does not promise nside 256 at the pace of nside 32.
@@ -514,6 +610,33 @@ std::string bench_markdown(const json& results) {
     md << c["parameters"].get<int64_t>() << " | " << fixed(c["geometry_bytes"].get<double>() / 1e6, 1) << " | "
        << fixed(c["setup_s"].get<double>(), 2) << " | " << ms(c["forward"]) << " | " << ms(c["forward_backward"])
        << " | " << fixed(c["forward_backward"]["peak_bytes"].get<double>() / 1e9, 2) << " |\n";
+  }
+  bool peers = false;
+  for (const auto& c : results["cases"]) peers = peers || c.contains("peer");
+  if (peers) {
+    md << "\n## Peers in the same run\n\nRandom maps of the same shape and dtype (healpy: float64, its only type), the "
+          "same threads, warm-up and repeats; median times; speed-up: the peer's time over Sphaera's; peak: resident memory while each ran.\n\n"
+       << "| nside | layer | peer | forward ms | speed-up | forward+backward ms | speed-up | peer peak GB | "
+          "Sphaera peak GB |\n|---:|---|---|---:|---:|---:|---:|---:|---:|\n";
+    for (const auto& c : results["cases"]) {
+      if (!c.contains("peer")) continue;
+      const auto& p = c["peer"];
+      md << "| " << c["nside"].get<int64_t>() << " | " << c["layer"].get<std::string>() << " | ";
+      if (!p.contains("forward")) {
+        md << p["peer"].get<std::string>() << ": "
+           << (p.contains("failed") ? "failed, " + p["failed"].get<std::string>()
+                                    : "unavailable, " + p["unavailable"].get<std::string>())
+           << " | | | | | | |\n";
+        continue;
+      }
+      auto ratio = [&](const char* pass) {
+        return fixed(p[pass]["median_s"].get<double>() / c[pass]["median_s"].get<double>(), 2) + "x";
+      };
+      md << p["what"].get<std::string>() << " | " << fixed(p["forward"]["median_s"].get<double>() * 1e3, 1) << " | "
+         << ratio("forward") << " | " << fixed(p["forward_backward"]["median_s"].get<double>() * 1e3, 1) << " | "
+         << ratio("forward_backward") << " | " << fixed(p["peak_bytes"].get<double>() / 1e9, 2) << " | "
+         << fixed(c["forward_backward"]["peak_bytes"].get<double>() / 1e9, 2) << " |\n";
+    }
   }
   if (results.contains("equivariance")) {
     const auto& eq = results["equivariance"];

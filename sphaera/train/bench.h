@@ -52,6 +52,12 @@ struct BenchPlan {
   int64_t equivariance_nside = 32;
   std::vector<int64_t> degrees;  ///< empty: a spread from 1 to 3 nside − 1
   int equivariance_samples = 2;
+  /// Also time each case's peer in the same run (`--peers`, timing.peers): torch-geometric's ChebConv on the same
+  /// graph, torch-harmonics' transforms around the same mix on Gauss–Legendre, healpy's map2alm + alm2map on
+  /// HEALPix; random maps of the same shape and dtype (healpy: float64), threads, warm-up and repeats. They run as
+  /// bench/peers/layer_peers.py in the peers' environment (scripts/bench_peers.sh --install; SPHAERA_PEERS_PYTHON
+  /// names another interpreter), one process per case; a peer that fails or is not installed is reported as such.
+  bool peers = false;
   std::string source;  ///< the config file, or "command line"
   nlohmann::json config;  ///< the resolved config (recorded in results.json)
 };

@@ -34,6 +34,7 @@ struct BenchArgs {
   uint64_t seed = 0;
   std::string dtype = "float32";
   std::string out;
+  bool peers = false;
 };
 
 // The single case of the flags: one nside, a ChebConv and a SpectralConv on HEALPix.
@@ -55,6 +56,7 @@ BenchPlan plan_from_flags(const BenchArgs& a) {
   plan.dtype = a.dtype;
   plan.seed = a.seed;
   plan.repeats = a.repeats;
+  plan.peers = a.peers;
   plan.equivariance_nside = a.equivariance_nside >= 0 ? a.equivariance_nside : std::min<int64_t>(a.nside, 32);
   if (plan.equivariance_nside > 0) transforms::check_nside(plan.equivariance_nside, "--equivariance-nside");
   BenchLayer graph;
@@ -82,6 +84,7 @@ void run(const BenchArgs& a, bool flags_given, int threads) {
                   a.config, " change its values with --set (e.g. --set maps.nsides=[32,64])");
     Config config = Config::load(a.config, a.overrides);
     plan = read_bench_plan(config);
+    plan.peers = plan.peers || a.peers;
   } else {
     SPHAERA_CHECK(a.overrides.empty(), "--set changes a config's values: give the config first");
     plan = plan_from_flags(a);
@@ -113,11 +116,15 @@ void add_bench_verb(CLI::App& app) {
       "sampling theorem, so even a spectral layer is only nearly equivariant there).\n"
       "Printed: a Markdown table. --out DIR also writes results.json, results.md, time_vs_nside.png,\n"
       "memory_vs_nside.png and equivariance_vs_degree.png.\n"
+      "--peers adds, for each case, the peer library doing the same job on the same maps and threads, run from\n"
+      "the peers' own environment (bash scripts/bench_peers.sh --install; not needed otherwise): a table of\n"
+      "their times and the speed-up of Sphaera over each.\n"
       "Accuracy needs training: configs/cosmo_classification.yaml (graph) and configs/cosmo_spectral.yaml\n"
       "(spectral) are the same task (sphaera train CONFIG, then summary.json).\n"
       "Examples: sphaera bench configs/bench_graph_vs_spectral.yaml --out bench_results\n"
       "          sphaera bench configs/bench_graph_vs_spectral.yaml --set maps.nsides=[32,64] --out quick\n"
-      "          sphaera bench --nside 64 --channels 16 --batch 4");
+      "          sphaera bench --nside 64 --channels 16 --batch 4\n"
+      "          sphaera bench --nside 128 --batch 8 --peers");
   auto a = std::make_shared<BenchArgs>();
   auto flags = std::make_shared<std::vector<CLI::Option*>>();
   verb->add_option("config", a->config, "Benchmark config (YAML); without it, one case from the flags below");
@@ -139,6 +146,9 @@ void add_bench_verb(CLI::App& app) {
   flags->push_back(verb->add_option("--dtype", a->dtype, "float32 or float64 (the equivariance is always float64)")
                        ->capture_default_str());
   verb->add_option("--out", a->out, "Directory for results.json, results.md and the plots (created)");
+  verb->add_flag("--peers", a->peers,
+                 "Also time each case's peer in the same run: torch-geometric (ChebConv), healpy (HEALPix transforms), "
+                 "torch-harmonics (Gauss-Legendre); installed by scripts/bench_peers.sh --install");
   int* threads = &add_threads_option(*verb);
   verb->callback([a, flags, threads] {
     bool given = false;

@@ -12,7 +12,9 @@
 /// Rings symmetric about the equator share one recurrence (λ_lm(π−θ) = (−1)^{l+m} λ_lm(θ)). Two modes with
 /// the same results: tables of λ precomputed once (memory O(L²·rings), read instead of recomputed) or
 /// the recurrence recomputed on every call (memory O(L·rings); vectorised by hand, AVX-512 or AVX2 chosen at
-/// run time).
+/// run time). From 8 columns (4 maps) on, each order's λ for a block of ring pairs is laid out once and applied to
+/// all columns as small matrix products vectorised over the columns (the batched kernels); fewer columns take
+/// one pass of the recurrence per group of columns.
 #include <cstdint>
 #include <vector>
 

@@ -167,6 +167,59 @@ TEST_F(LayersTest, PixelBatchNormNormalisesOverBatchAndPixels) {
   EXPECT_THROW(bn->forward(torch::randn({4, 2, 20}, torch::kDouble)), sphaera::core::InvalidArgument);
 }
 
+// A graph layer's output is stored [V, B, C] and handed on as a [B, C, V] view: normalised in that layout (the
+// fast path), output, gradients and running statistics equal those of the same maps stored [B, C, V].
+TEST_F(LayersTest, PixelBatchNormGivesTheSameOnPixelMajorStorage) {
+  const at::Tensor maps = torch::randn({4, 3, 20}, torch::kDouble) * 3 + 2;
+  const at::Tensor stored = maps.permute({2, 0, 1}).contiguous();  // [V, B, C]
+  const at::Tensor dy = torch::randn({4, 3, 20}, torch::kDouble);
+  PixelBatchNorm a(PixelBatchNormOptions(3)), b(PixelBatchNormOptions(3));
+  a->to(torch::kDouble);
+  b->to(torch::kDouble);
+  {
+    torch::NoGradGuard no_grad;
+    a->bn->weight.uniform_(0.5, 2);
+    a->bn->bias.uniform_(-1, 1);
+    b->bn->weight.copy_(a->bn->weight);
+    b->bn->bias.copy_(a->bn->bias);
+  }
+  const at::Tensor x = maps.clone().requires_grad_(true);
+  const at::Tensor leaf = stored.clone().requires_grad_(true);
+  const at::Tensor view = leaf.permute({1, 2, 0});  // [B, C, V], strides (C, 1, B·C)
+  ASSERT_FALSE(view.is_contiguous());
+  const at::Tensor ya = a->forward(x), yb = b->forward(view);
+  EXPECT_LT(relative_error(yb, ya), 1e-13);
+  ya.backward(dy);
+  yb.backward(dy);
+  EXPECT_LT(relative_error(leaf.grad().permute({1, 2, 0}), x.grad()), 1e-13);
+  EXPECT_LT(relative_error(b->bn->weight.grad(), a->bn->weight.grad()), 1e-13);
+  EXPECT_LT(relative_error(b->bn->bias.grad(), a->bn->bias.grad()), 1e-13);
+  EXPECT_LT(relative_error(b->bn->running_mean, a->bn->running_mean), 1e-13);
+  EXPECT_LT(relative_error(b->bn->running_var, a->bn->running_var), 1e-13);
+  a->eval();
+  b->eval();
+  EXPECT_LT(relative_error(b->forward(view), a->forward(x)), 1e-13);  // and with the running statistics
+}
+
+// Pooling a graph layer's [V, B, C]-stored output (a [B, C, V] view) gives what pooling the same maps stored
+// [B, C, V] gives: values, indices of the maxima, gradients; and keeps the pixel-major layout.
+TEST_F(LayersTest, HealpixPoolGivesTheSameOnPixelMajorStorage) {
+  const at::Tensor maps = torch::randn({2, 3, 32}, torch::kDouble);
+  for (const PoolMode mode : {PoolMode::kMax, PoolMode::kMean}) {
+    const at::Tensor x = maps.clone().requires_grad_(true);
+    const at::Tensor leaf = maps.permute({2, 0, 1}).contiguous().requires_grad_(true);
+    const at::Tensor view = leaf.permute({1, 2, 0});
+    const PoolResult a = healpix_pool(x, mode), b = healpix_pool(view, mode);
+    EXPECT_TRUE(torch::equal(b.values, a.values)) << to_string(mode);
+    EXPECT_TRUE(b.values.permute({2, 0, 1}).is_contiguous()) << to_string(mode);
+    if (mode == PoolMode::kMax) EXPECT_TRUE(torch::equal(b.indices, a.indices));
+    const at::Tensor dy = torch::randn_like(a.values);
+    a.values.backward(dy);
+    b.values.backward(dy);
+    EXPECT_TRUE(torch::allclose(leaf.grad().permute({1, 2, 0}), x.grad(), 0.0, 1e-15)) << to_string(mode);
+  }
+}
+
 TEST_F(LayersTest, SaveLoadGivesIdenticalOutputForEveryLayer) {
   auto x = torch::randn({2, 3, 16});
   expect_save_load_round_trip(HealpixPool(), HealpixPool(), x);

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <string>
 
@@ -115,6 +118,64 @@ TEST_F(VerbBenchTest, BadConfigNamesFileLineAndKey) {
   r = sphaera("bad2.yaml --nside 8");  // flags describe the single case only
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("--set"), std::string::npos) << r.err;
+}
+
+// --peers: each case's peer runs as the peers' script under SPHAERA_PEERS_PYTHON (here a stand-in that checks
+// what it is given, answers for the graph case and fails for the spectral one, as a peer out of memory would).
+TEST_F(VerbBenchTest, PeersRunBesideEachCaseAndTheirFailuresAreReported) {
+  {
+    std::ofstream fake(path("fake_python"));
+    fake << "#!/bin/bash\n"
+            "shift\n"  // the script's path
+            "echo \"$*\" >> '" << path("peer_args.txt") << "'\n"
+            "args=(\"$@\")\n"
+            "for i in \"${!args[@]}\"; do [[ ${args[i]} == --laplacian ]] && lap=${args[i+1]}; done\n"
+            "if [[ \" $* \" == *' --peer torch_geometric '* ]]; then\n"
+            "  head -n1 \"$lap\" | grep -q '^%%MatrixMarket' || { echo 'no Laplacian' >&2; exit 5; }\n"
+            "  echo 'peer chatter'\n"
+            "  echo '{\"peer\": \"torch_geometric\", \"what\": \"stand-in ChebConv\", \"forward\": {\"median_s\": 0.5, "
+            "\"min_s\": 0.5, \"max_s\": 0.5}, \"forward_backward\": {\"median_s\": 1.5, \"min_s\": 1.5, \"max_s\": 1.5}, "
+            "\"peak_bytes\": 2e9}'\n"
+            "else\n"
+            "  echo 'MemoryError: stand-in out of memory' >&2; exit 3\n"
+            "fi\n";
+  }
+  std::filesystem::permissions(path("fake_python"), std::filesystem::perms::owner_all);
+  const auto r = run_command("cd " + dir_.string() + " && SPHAERA_PEERS_PYTHON=" + path("fake_python") + " " +
+                             cli_path() + " bench --nside 8 --channels 2 --batch 1 --kernel-size 3 --repeats 1 "
+                             "--equivariance-nside 0 --peers --out p");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream file(path("p/results.json"));
+  const auto j = nlohmann::json::parse(file);
+  const auto& graph = j["cases"][0]["peer"];
+  const auto& spectral = j["cases"][1]["peer"];
+  EXPECT_EQ(graph["what"], "stand-in ChebConv");
+  EXPECT_EQ(graph["forward_backward"]["median_s"], 1.5);
+  EXPECT_EQ(spectral["peer"], "healpy");
+  const std::string failed = spectral.value("failed", "");
+  EXPECT_NE(failed.find("exit status 3"), std::string::npos) << failed;
+  EXPECT_NE(failed.find("MemoryError: stand-in out of memory"), std::string::npos) << failed;
+  EXPECT_NE(r.err.find("peer healpy failed"), std::string::npos) << r.err;
+  // The table: the peer's time over ours for the graph case, the failure spelled out for the spectral one.
+  const double ours = j["cases"][0]["forward"]["median_s"].get<double>();
+  char speedup[32];
+  std::snprintf(speedup, sizeof speedup, "%.2fx", 0.5 / ours);
+  EXPECT_NE(r.out.find("## Peers in the same run"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(std::string("| stand-in ChebConv | 500.0 | ") + speedup), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("healpy: failed, exit status 3"), std::string::npos) << r.out;
+  // What each peer was given: the case's problem, the same threads, and the spectral case's band limit.
+  std::ifstream args_file(path("peer_args.txt"));
+  const std::string args((std::istreambuf_iterator<char>(args_file)), std::istreambuf_iterator<char>());
+  for (const char* expected : {"--peer torch_geometric --pixels 768 --batch 1 --channels 2 --dtype float32",
+                               "--K 3", "--peer healpy --pixels 768", "--lmax 16", "--threads "}) {
+    EXPECT_NE(args.find(expected), std::string::npos) << expected << "\n" << args;
+  }
+  // Without a peers' environment: one error naming what to run, before any case.
+  const auto missing = run_command("cd " + dir_.string() + " && SPHAERA_PEERS_PYTHON=" + path("none") + " " +
+                                   cli_path() + " bench --nside 8 --repeats 1 --equivariance-nside 0 --peers --out q");
+  EXPECT_EQ(missing.exit_code, 1) << missing.err;
+  EXPECT_NE(missing.err.find("bench_peers.sh --install"), std::string::npos) << missing.err;
+  EXPECT_FALSE(std::filesystem::exists(path("q")));
 }
 
 TEST_F(VerbBenchTest, BadInputGivesOneErrorLine) {
