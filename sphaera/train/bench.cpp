@@ -146,21 +146,26 @@ double estimated_bytes(const BenchLayer& layer, int64_t pixels, int64_t lmax, co
 }
 
 struct BuiltLayer {
-  transforms::GraphOptions graph;  // chebconv: the graph of its Laplacian
   std::shared_ptr<torch::nn::Module> module;
   std::function<at::Tensor(const at::Tensor&)> forward;
   double geometry_bytes = 0;
   double setup_s = 0;
 };
 
+// The graph of a chebconv variant at one nside.
+transforms::GraphOptions graph_options(const BenchLayer& layer, int64_t nside) {
+  transforms::GraphOptions graph;
+  graph.k = layer.k;
+  // Off HEALPix there is no published kernel width: the HEALPix one of as many pixels (the mean spacing).
+  if (layer.grid != "healpix") graph.kernel_width = transforms::v2_kernel_width(nside, layer.k);
+  return graph;
+}
+
 BuiltLayer build_layer(const BenchLayer& layer, const transforms::GridPtr& grid, int64_t nside, int64_t channels,
                        c10::ScalarType dtype) {
   BuiltLayer b;
   if (layer.type == "chebconv") {
-    transforms::GraphOptions& graph = b.graph;
-    graph.k = layer.k;
-    // Off HEALPix there is no published kernel width: the HEALPix one of as many pixels (the mean spacing).
-    if (layer.grid != "healpix") graph.kernel_width = transforms::v2_kernel_width(nside, layer.k);
+    const transforms::GraphOptions graph = graph_options(layer, nside);
     std::shared_ptr<const core::CsrMatrix> laplacian;
     b.setup_s = seconds_of([&] { laplacian = transforms::cached_rescaled_laplacian(grid, graph, dtype, torch::kCPU); });
     b.geometry_bytes = static_cast<double>(laplacian->storage_bytes());
@@ -238,12 +243,12 @@ std::string shell_quoted(const std::string& s) {
   return out + "'";
 }
 
-// The peer's row for a case: its JSON line, or {"peer", "failed": why} (e.g. out of memory), or {"peer",
-// "unavailable": why} when it is not installed.
-json run_peer(const PeerTool& tool, const BenchLayer& layer, const BuiltLayer& built, const transforms::GridPtr& grid,
-              int64_t nside, const BenchPlan& plan) {
+// The peer's row for a case (run after Sphaera's measurement has freed its memory): its JSON line, or {"peer",
+// "failed": why} (e.g. out of memory), or {"peer", "unavailable": why} when it is not installed.
+json run_peer(const PeerTool& tool, const BenchLayer& layer, int64_t nside, const BenchPlan& plan) {
   namespace fs = std::filesystem;
   const std::string peer = peer_of(layer);
+  const auto grid = make_grid(layer.grid, nside);
   const fs::path dir = fs::temp_directory_path() / ("sphaera-peer-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   struct Cleanup {
@@ -260,8 +265,9 @@ json run_peer(const PeerTool& tool, const BenchLayer& layer, const BuiltLayer& b
                     " --repeats " + std::to_string(plan.repeats) + " --seed " + std::to_string(plan.seed);
   if (layer.type == "chebconv") {
     const std::string path = (dir / "laplacian.mtx").string();
-    const auto laplacian = transforms::cached_rescaled_laplacian(grid, built.graph, torch::kDouble, torch::kCPU);
-    data_tools::write_matrix_market(path, laplacian->view());
+    data_tools::write_matrix_market(
+        path, transforms::cached_rescaled_laplacian(grid, graph_options(layer, nside), torch::kDouble, torch::kCPU)->view());
+    transforms::release_cached_laplacians();
     cmd += " --laplacian " + shell_quoted(path) + " --K " + std::to_string(layer.kernel_size);
   } else {
     cmd += " --lmax " + std::to_string(layer.lmax(nside));
@@ -336,16 +342,6 @@ json measure_case(const BenchLayer& layer, int64_t nside, const BenchPlan& plan,
   const double peak = core::peak_memory_bytes();
   r["forward_backward"]["peak_bytes"] = peak;
   r["forward_backward"]["added_bytes"] = peak - before;
-  if (plan.peers) {
-    r["peer"] = run_peer(peer_tool(), layer, b, grid, nside, plan);
-    if (r["peer"].contains("failed") || r["peer"].contains("unavailable")) {
-      std::fprintf(stderr, "bench: nside %lld %s: peer %s %s\n", static_cast<long long>(nside), layer.label().c_str(),
-                   r["peer"]["peer"].get<std::string>().c_str(),
-                   (r["peer"].contains("failed") ? "failed, " + r["peer"]["failed"].get<std::string>()
-                                                 : "unavailable, " + r["peer"]["unavailable"].get<std::string>())
-                       .c_str());
-    }
-  }
   return r;
 }
 
@@ -571,6 +567,17 @@ json run_bench(const BenchPlan& plan) {
     if (r.contains("skipped")) {
       std::fprintf(stderr, "bench: nside %lld %s: skipped, %s\n", static_cast<long long>(nside),
                    layer->label().c_str(), r["skipped"].get<std::string>().c_str());
+    } else if (plan.peers) {
+      progress.update(done, "nside " + std::to_string(nside) + " " + layer->label() + ": peer " + peer_of(*layer));
+      r["peer"] = run_peer(peer_tool(), *layer, nside, plan);
+      const json& p = r["peer"];
+      if (!p.contains("forward")) {
+        std::fprintf(stderr, "bench: nside %lld %s: peer %s %s\n", static_cast<long long>(nside),
+                     layer->label().c_str(), p["peer"].get<std::string>().c_str(),
+                     (p.contains("failed") ? "failed, " + p["failed"].get<std::string>()
+                                           : "unavailable, " + p["unavailable"].get<std::string>())
+                         .c_str());
+      }
     }
     results["cases"].push_back(r);
     done += cost(*layer, nside);

@@ -98,6 +98,15 @@ TEST(Legendre, NoUnderflowOrOverflowAtHighDegreeNearThePole) {
   }
 }
 
+// The Legendre synthesis of alm [L, L, ncols] and analysis of ring [L, R, ncols] (packed layouts), both at once.
+std::pair<at::Tensor, at::Tensor> legendre_both(const LegendrePlan& plan, const at::Tensor& alm, const at::Tensor& ring) {
+  const int64_t L = plan.lmax() + 1, R = ring.size(1), ncols = alm.size(2);
+  at::Tensor syn = at::empty({L, R, ncols}, at::kDouble), ana = at::empty({L, L, ncols}, at::kDouble);
+  plan.synthesis(alm.data_ptr<double>(), LegendrePlan::packed(plan.lmax(), ncols), syn.data_ptr<double>(), ncols);
+  plan.analysis(ring.data_ptr<double>(), ana.data_ptr<double>(), LegendrePlan::packed(plan.lmax(), ncols), ncols);
+  return {syn, ana};
+}
+
 // Columns are processed in compile-time groups (8, 6, 4, 2 with AVX-512): any even count gives, column by
 // column, what one map alone gives, in both modes; the transposes hold too.
 TEST(Legendre, EveryColumnCountMatchesOneMapAtATime) {
@@ -113,14 +122,9 @@ TEST(Legendre, EveryColumnCountMatchesOneMapAtATime) {
       auto gen = at::make_generator<at::CPUGeneratorImpl>(100 + ncols);
       const at::Tensor alm = at::randn({L, L, ncols}, gen, at::kDouble),
                        ring = at::randn({L, R, ncols}, gen, at::kDouble);
-      at::Tensor syn = at::empty({L, R, ncols}, at::kDouble), ana = at::empty({L, L, ncols}, at::kDouble);
-      plan.synthesis(alm.data_ptr<double>(), LegendrePlan::packed(lmax, ncols), syn.data_ptr<double>(), ncols);
-      plan.analysis(ring.data_ptr<double>(), ana.data_ptr<double>(), LegendrePlan::packed(lmax, ncols), ncols);
+      const auto [syn, ana] = legendre_both(plan, alm, ring);
       for (int64_t c = 0; c < ncols; c += 2) {
-        const at::Tensor a1 = alm.narrow(2, c, 2).contiguous(), r1 = ring.narrow(2, c, 2).contiguous();
-        at::Tensor s1 = at::empty({L, R, 2}, at::kDouble), b1 = at::empty({L, L, 2}, at::kDouble);
-        plan.synthesis(a1.data_ptr<double>(), LegendrePlan::packed(lmax, 2), s1.data_ptr<double>(), 2);
-        plan.analysis(r1.data_ptr<double>(), b1.data_ptr<double>(), LegendrePlan::packed(lmax, 2), 2);
+        const auto [s1, b1] = legendre_both(plan, alm.narrow(2, c, 2).contiguous(), ring.narrow(2, c, 2).contiguous());
         EXPECT_LT(relative_error(syn.narrow(2, c, 2), s1), 1e-14) << ncols << " columns, column " << c;
         EXPECT_LT(relative_error(ana.narrow(2, c, 2), b1), 1e-14) << ncols << " columns, column " << c;
       }
@@ -144,14 +148,9 @@ TEST(Legendre, BatchedColumnsMatchOneMapAtATimeAtHighDegree) {
   const LegendrePlan plan(theta, lmax, lmax, /*precompute=*/false);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
   const at::Tensor alm = at::randn({L, L, ncols}, gen, at::kDouble), ring = at::randn({L, R, ncols}, gen, at::kDouble);
-  at::Tensor syn = at::empty({L, R, ncols}, at::kDouble), ana = at::empty({L, L, ncols}, at::kDouble);
-  plan.synthesis(alm.data_ptr<double>(), LegendrePlan::packed(lmax, ncols), syn.data_ptr<double>(), ncols);
-  plan.analysis(ring.data_ptr<double>(), ana.data_ptr<double>(), LegendrePlan::packed(lmax, ncols), ncols);
+  const auto [syn, ana] = legendre_both(plan, alm, ring);
   for (int64_t c = 0; c < ncols; c += 2) {
-    const at::Tensor a1 = alm.narrow(2, c, 2).contiguous(), r1 = ring.narrow(2, c, 2).contiguous();
-    at::Tensor s1 = at::empty({L, R, 2}, at::kDouble), b1 = at::empty({L, L, 2}, at::kDouble);
-    plan.synthesis(a1.data_ptr<double>(), LegendrePlan::packed(lmax, 2), s1.data_ptr<double>(), 2);
-    plan.analysis(r1.data_ptr<double>(), b1.data_ptr<double>(), LegendrePlan::packed(lmax, 2), 2);
+    const auto [s1, b1] = legendre_both(plan, alm.narrow(2, c, 2).contiguous(), ring.narrow(2, c, 2).contiguous());
     // Orders near lmax on polar rings: where the skipping matters, compared alone as well.
     EXPECT_LT(relative_error(syn.narrow(2, c, 2).narrow(0, 600, L - 600), s1.narrow(0, 600, L - 600)), 1e-14);
     EXPECT_LT(relative_error(syn.narrow(2, c, 2), s1), 1e-14) << "column " << c;
