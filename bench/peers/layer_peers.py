@@ -10,7 +10,7 @@ C channels to C, random, of the same dtype), with the same threads and the same 
   torch_harmonics  the spectral layer built from its RealSHT / InverseRealSHT on the Gauss-Legendre grid of
                    --rings rings of 2 rings - 1 points: analysis, a real channel mix per degree (einsum), synthesis,
                    differentiable by autograd.
-  healpy           the layer's transforms, map2alm (iter 0) of the B C input maps and alm2map of the B C outputs,
+  healpy           the layer's transforms, map2alm (--iter, as the layer's) of the B C input maps and alm2map of the B C outputs,
                    in float64 (healpy has no other); forward + backward does them twice (each backward applies
                    the adjoint of each transform: as much work). healpy has no autograd.
 
@@ -102,7 +102,7 @@ def healpy_result(args):
     maps = rng.standard_normal((args.batch * args.channels, args.pixels))
 
     def transforms():
-        alm = hp.map2alm(maps, lmax=args.lmax, iter=0, pol=False)
+        alm = hp.map2alm(maps, lmax=args.lmax, iter=args.iter, pol=False)
         hp.alm2map(alm, nside, lmax=args.lmax, pol=False)
 
     def twice():
@@ -112,7 +112,8 @@ def healpy_result(args):
     reset_peak()
     forward = timing(args.warmup, args.repeats, transforms)
     forward_backward = timing(args.warmup, args.repeats, twice)
-    return {"what": f"healpy map2alm + alm2map of {args.batch * args.channels} maps, lmax {args.lmax}, float64",
+    return {"what": f"healpy map2alm (iter {args.iter}) + alm2map of {args.batch * args.channels} maps, lmax {args.lmax}, "
+                    "float64",
             "forward": forward, "forward_backward": forward_backward, "peak_bytes": peak_memory_gb() * 1e9}
 
 
@@ -124,6 +125,7 @@ def main() -> None:
     parser.add_argument("--K", type=int, default=5, help="torch_geometric: Chebyshev terms")
     parser.add_argument("--rings", type=int, default=0, help="torch_harmonics: Gauss-Legendre rings")
     parser.add_argument("--lmax", type=int, default=0, help="torch_harmonics, healpy: band limit")
+    parser.add_argument("--iter", type=int, default=0, help="healpy: map2alm's refinement steps")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")

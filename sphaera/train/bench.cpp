@@ -46,6 +46,7 @@ std::string BenchLayer::label() const {
     s = "SpectralConv lmax=" + std::to_string(lmax_per_nside) + "nside";
     if (lmax_offset != 0) s += (lmax_offset > 0 ? "+" : "") + std::to_string(lmax_offset);
   }
+  if (type == "spectral" && iterations > 0) s += " iter=" + std::to_string(iterations);
   return grid == "healpix" ? s : s + " (GL)";
 }
 
@@ -176,6 +177,7 @@ BuiltLayer build_layer(const BenchLayer& layer, const transforms::GridPtr& grid,
   } else {
     transforms::ShtOptions sht;
     sht.lmax = layer.lmax(nside);
+    sht.iterations = layer.grid == "healpix" ? layer.iterations : 0;
     std::shared_ptr<const transforms::Sht> plan;
     b.setup_s = seconds_of([&] { plan = transforms::cached_sht(grid, sht); });
     b.geometry_bytes = static_cast<double>(plan->table_bytes());
@@ -270,7 +272,7 @@ json run_peer(const PeerTool& tool, const BenchLayer& layer, int64_t nside, cons
     transforms::release_cached_laplacians();
     cmd += " --laplacian " + shell_quoted(path) + " --K " + std::to_string(layer.kernel_size);
   } else {
-    cmd += " --lmax " + std::to_string(layer.lmax(nside));
+    cmd += " --lmax " + std::to_string(layer.lmax(nside)) + " --iter " + std::to_string(layer.iterations);
     if (layer.grid != "healpix") cmd += " --rings " + std::to_string(gauss_legendre_rings(nside));
   }
   const std::string err = (dir / "stderr.txt").string();
@@ -522,6 +524,7 @@ BenchPlan read_bench_plan(Config& config) {
     } else {
       parse_lmax(s, layer);
     }
+    if (layer.type == "spectral") layer.iterations = static_cast<int>(s.integer("iterations", 0, 0, 100));
     layer.max_nside = s.integer("max_nside", 0, 0);
     s.finish();
     plan.layers.push_back(layer);

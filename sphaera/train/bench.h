@@ -30,6 +30,8 @@ struct BenchLayer {
   int64_t lmax_per_nside = 2;   ///< spectral: lmax = lmax_per_nside · nside + lmax_offset ...
   int64_t lmax_offset = 0;
   int64_t lmax_fixed = -1;      ///< ... or this, when ≥ 0
+  /// spectral on HEALPix: refinement steps of the forward transform (healpy's iter); 0 as inside networks.
+  int iterations = 0;
   int64_t max_nside = 0;        ///< 0: every nside of the plan
   std::string label() const;    ///< "ChebConv k=8 K=5" or "SpectralConv lmax=2nside", plus " (GL)" off HEALPix
   int64_t lmax(int64_t nside) const;
