@@ -1,6 +1,7 @@
 #include "sphaera/core/sparse.h"
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 
 #include <torch/torch.h>
@@ -57,26 +58,69 @@ void check_csr(int64_t rows, int64_t cols, const at::Tensor& row_ptr, const at::
   }
 }
 
+// GCC vectors of L elements (a vector_size on a dependent type is ignored: one specialisation per type).
+template <typename T, int L>
+struct VectorOf;
+template <int L>
+struct VectorOf<float, L> {
+  typedef float type __attribute__((vector_size(L * sizeof(float))));
+};
+template <int L>
+struct VectorOf<double, L> {
+  typedef double type __attribute__((vector_size(L * sizeof(double))));
+};
+
+// Columns [j0, j0 + K·L) of row r: the sum over the row's entries accumulates in K vectors of L elements held in
+// registers, not in y, where a store and reload per entry would chain every entry's FMA behind the last; then
+// y[r, j] = alpha · sum + beta · y[r, j] (beta = 0: y's old values unread).
+template <typename T, int K, int L>
+inline __attribute__((always_inline)) void csr_row_tile(int64_t e0, int64_t e1, const int32_t* col, const T* val,
+                                                        const T* x, int64_t ldx, T* yr, int64_t j0, T alpha, T beta) {
+  using Vec = typename VectorOf<T, L>::type;
+  Vec acc[K];
+  for (int k = 0; k < K; ++k) acc[k] = Vec{};
+  for (int64_t e = e0; e < e1; ++e) {
+    const T v = val[e];
+    const T* xc = x + static_cast<int64_t>(col[e]) * ldx + j0;
+    for (int k = 0; k < K; ++k) {
+      Vec xv;
+      std::memcpy(&xv, xc + k * L, sizeof(Vec));
+      acc[k] += v * xv;
+    }
+  }
+  for (int k = 0; k < K; ++k) {
+    T* out = yr + j0 + k * L;
+    Vec result = alpha * acc[k];
+    if (beta != T(0)) {
+      Vec old;
+      std::memcpy(&old, out, sizeof(Vec));
+      result += beta * old;
+    }
+    std::memcpy(out, &result, sizeof(Vec));
+  }
+}
+
 // Rows [r0, r1) of y[r, :] = alpha · sum_e v[e] x[col[e], :] + beta · y[r, :] (beta = 0: y's old values unread),
-// rows of x and y `ldx` and `ldy` elements apart (column slices of wider matrices), the N columns vectorised.
-// Inlined into one function per instruction-set level (core/simd.h).
+// rows of x and y `ldx` and `ldy` elements apart (column slices of wider matrices). The N columns go in tiles of
+// 4, 2 or 1 64-byte vectors, then of a half, a quarter, ... of one (N's binary digits), each held in registers
+// over the row's entries. Inlined into one function per instruction-set level (core/simd.h).
 template <typename T>
 inline __attribute__((always_inline)) void csr_rows(const int64_t* row_ptr, const int32_t* col, const T* val,
                                                     const T* x, int64_t ldx, T* y, int64_t ldy, int64_t n, T alpha,
                                                     T beta, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; ++r) {
     T* yr = y + r * ldy;
-    if (beta == T(0)) {
-      for (int64_t j = 0; j < n; ++j) yr[j] = T(0);
-    } else if (beta != T(1)) {
-#pragma omp simd
-      for (int64_t j = 0; j < n; ++j) yr[j] *= beta;
-    }
-    for (int64_t e = row_ptr[r]; e < row_ptr[r + 1]; ++e) {
-      const T v = alpha * val[e];
-      const T* xc = x + static_cast<int64_t>(col[e]) * ldx;
-#pragma omp simd
-      for (int64_t j = 0; j < n; ++j) yr[j] += v * xc[j];
+    const int64_t e0 = row_ptr[r], e1 = row_ptr[r + 1];
+    constexpr int L = 64 / sizeof(T);  // one 64-byte vector: 16 floats, 8 doubles
+    int64_t j0 = 0;
+    for (; j0 + 4 * L <= n; j0 += 4 * L) csr_row_tile<T, 4, L>(e0, e1, col, val, x, ldx, yr, j0, alpha, beta);
+    if (n - j0 >= 2 * L) csr_row_tile<T, 2, L>(e0, e1, col, val, x, ldx, yr, j0, alpha, beta), j0 += 2 * L;
+    if (n - j0 >= L) csr_row_tile<T, 1, L>(e0, e1, col, val, x, ldx, yr, j0, alpha, beta), j0 += L;
+    if (n - j0 >= L / 2) csr_row_tile<T, 1, L / 2>(e0, e1, col, val, x, ldx, yr, j0, alpha, beta), j0 += L / 2;
+    if (n - j0 >= L / 4) csr_row_tile<T, 1, L / 4>(e0, e1, col, val, x, ldx, yr, j0, alpha, beta), j0 += L / 4;
+    if (n - j0 >= L / 8) csr_row_tile<T, 1, L / 8>(e0, e1, col, val, x, ldx, yr, j0, alpha, beta), j0 += L / 8;
+    if constexpr (L >= 16) {
+      if (n - j0 >= 1) csr_row_tile<T, 1, 1>(e0, e1, col, val, x, ldx, yr, j0, alpha, beta);
     }
   }
 }

@@ -128,7 +128,7 @@ void expect_update_matches_dense(at::ScalarType dtype, double tolerance, const a
   for (bool transposed : {false, true}) {
     const int64_t rows = transposed ? 200 : 300, cols = transposed ? 300 : 200;
     const at::Tensor op = transposed ? dense.t() : dense;
-    for (int64_t n : {1, 13, 64}) {
+    for (int64_t n : {1, 13, 64, 127, 130}) {  // every column tile (64, 32, ..., 1) and several of 64
       for (double beta : {0.0, 1.0, -1.0, 0.5}) {
         const double alpha = 2.0;
         const auto x = torch::randn({cols, n}, dtype).to(device);
