@@ -5,8 +5,8 @@
 //   BM_TrainStepByLayer/<config>  each layer of the same network alone, forward + backward on the input it gets
 //                                 in the network (captured once), summed by layer type: counters <type>_ms per
 //                                 step (cheb_conv, batch_norm, relu, healpix_pool, spectral_conv, ...), their
-//                                 sum in layers_ms; what the whole step adds (loss, optimizer, autograd's
-//                                 bookkeeping between layers) is the difference to BM_TrainStep's time
+//                                 sum in layers_ms (each layer alone, with buffers of its own: the sum can
+//                                 exceed BM_TrainStep's time, whose autograd frees and reuses memory as it goes)
 // Configs: 0 = configs/cosmo_classification.yaml (DeepSphere's graph classifier on order-4 patches of nside 1024:
 // 65,536 pixels a map, batch 16), 1 = configs/cosmo_spectral.yaml (spectral layers, full sky nside 32, batch 8).
 // Threads: all cores (OMP_NUM_THREADS to change); freed memory kept for reuse, as `sphaera train` does.

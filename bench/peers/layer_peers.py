@@ -10,8 +10,8 @@ C channels to C, random, of the same dtype), with the same threads and the same 
   torch_harmonics  the spectral layer built from its RealSHT / InverseRealSHT on the Gauss-Legendre grid of
                    --rings rings of 2 rings - 1 points: analysis, a real channel mix per degree (einsum), synthesis,
                    differentiable by autograd.
-  healpy           the layer's transforms, map2alm (--iter, as the layer's) of the B C input maps and alm2map of the B C outputs,
-                   in float64 (healpy has no other); forward + backward does them twice (each backward applies
+  healpy           the layer's transforms, map2alm (--iter, as the layer's) of the B C input maps and alm2map
+                   of the B C outputs, in float64 (healpy has no other); forward + backward does them twice (each backward applies
                    the adjoint of each transform: as much work). healpy has no autograd.
 
 Prints one JSON line: {"peer", "what", "forward": {median_s, min_s, max_s, runs_s}, "forward_backward": {...},
@@ -136,9 +136,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before any OpenMP runtime starts (healpy)
 
-    module = {"torch_geometric": "torch_geometric", "torch_harmonics": "torch_harmonics", "healpy": "healpy"}
     try:
-        __import__(module[args.peer])
+        __import__(args.peer)  # the --peer names are the packages' import names
     except ImportError as e:
         print(json.dumps({"peer": args.peer, "unavailable": f"not installed in {sys.prefix} ({e})"}))
         return

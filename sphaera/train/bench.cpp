@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -536,7 +537,8 @@ BenchPlan read_bench_plan(Config& config) {
 
 json run_bench(const BenchPlan& plan) {
   const auto dtype = plan.dtype == "float32" ? torch::kFloat : torch::kDouble;
-  if (plan.peers) peer_tool();  // fails now, not after the first case, when there is no peers' environment
+  // Located (or refused) once, before the first case.
+  const std::optional<PeerTool> peers = plan.peers ? std::optional<PeerTool>(peer_tool()) : std::nullopt;
   json results = {{"config", plan.config},
                   {"source", plan.source},
                   {"machine", {{"threads", torch::get_num_threads()}, {"hardware_threads", core::hardware_threads()},
@@ -570,9 +572,9 @@ json run_bench(const BenchPlan& plan) {
     if (r.contains("skipped")) {
       std::fprintf(stderr, "bench: nside %lld %s: skipped, %s\n", static_cast<long long>(nside),
                    layer->label().c_str(), r["skipped"].get<std::string>().c_str());
-    } else if (plan.peers) {
+    } else if (peers) {
       progress.update(done, "nside " + std::to_string(nside) + " " + layer->label() + ": peer " + peer_of(*layer));
-      r["peer"] = run_peer(peer_tool(), *layer, nside, plan);
+      r["peer"] = run_peer(*peers, *layer, nside, plan);
       const json& p = r["peer"];
       if (!p.contains("forward")) {
         std::fprintf(stderr, "bench: nside %lld %s: peer %s %s\n", static_cast<long long>(nside),
