@@ -175,20 +175,90 @@ void csr_times_dense_cpu(const int64_t* row_ptr, const int32_t* col, const T* va
   }
 }
 
-// g_val[e] = <g[row(e), :], x[col(e), :]>.
+// g_val[e] = <g[row(e), :], x[col(e), :]> for the entries of rows [r0, r1): each dot product accumulates in four
+// 64-byte vectors (independent FMA chains), then one, then element by element; one horizontal sum (by halving) per entry.
 template <typename T>
-void csr_value_grad_cpu(const int64_t* row_ptr, const int32_t* col, const T* g, const T* x, T* gv, int64_t rows,
-                        int64_t n) {
-#pragma omp parallel for schedule(dynamic, 256)
-  for (int64_t r = 0; r < rows; ++r) {
+inline __attribute__((always_inline)) void value_grad_rows(const int64_t* row_ptr, const int32_t* col, const T* g,
+                                                           const T* x, T* gv, int64_t n, int64_t r0, int64_t r1) {
+  constexpr int L = 64 / sizeof(T);
+  using Vec = typename VectorOf<T, L>::type;
+  for (int64_t r = r0; r < r1; ++r) {
     const T* gr = g + r * n;
     for (int64_t e = row_ptr[r]; e < row_ptr[r + 1]; ++e) {
       const T* xc = x + static_cast<int64_t>(col[e]) * n;
-      T acc = T(0);
-#pragma omp simd reduction(+ : acc)
-      for (int64_t j = 0; j < n; ++j) acc += gr[j] * xc[j];
-      gv[e] = acc;
+      Vec acc[4] = {Vec{}, Vec{}, Vec{}, Vec{}};
+      int64_t j = 0;
+      Vec gk, xv;
+      for (; j + 4 * L <= n; j += 4 * L) {
+        for (int k = 0; k < 4; ++k) {
+          std::memcpy(&gk, gr + j + k * L, sizeof(Vec));
+          std::memcpy(&xv, xc + j + k * L, sizeof(Vec));
+          acc[k] += gk * xv;
+        }
+      }
+      for (; j + L <= n; j += L) {
+        std::memcpy(&gk, gr + j, sizeof(Vec));
+        std::memcpy(&xv, xc + j, sizeof(Vec));
+        acc[0] += gk * xv;
+      }
+      const Vec sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+      T half[L];  // horizontal sum by halving: log2(L) dependent adds, not L
+      std::memcpy(half, &sum, sizeof(Vec));
+      for (int w = L / 2; w >= 1; w /= 2) {
+        for (int i = 0; i < w; ++i) half[i] += half[i + w];
+      }
+      T s = half[0];
+      for (; j < n; ++j) s += gr[j] * xc[j];
+      gv[e] = s;
     }
+  }
+}
+
+template <typename T>
+using ValueGradRowsFn = void (*)(const int64_t*, const int32_t*, const T*, const T*, T*, int64_t, int64_t, int64_t);
+
+#define SPHAERA_VALUE_GRAD_ARGS \
+  const int64_t *rp, const int32_t *col, const T *g, const T *x, T *gv, int64_t n, int64_t r0, int64_t r1
+
+template <typename T>
+void value_grad_rows_generic(SPHAERA_VALUE_GRAD_ARGS) {
+  value_grad_rows<T>(rp, col, g, x, gv, n, r0, r1);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+template <typename T>
+__attribute__((target("avx2,fma"))) void value_grad_rows_avx2(SPHAERA_VALUE_GRAD_ARGS) {
+  value_grad_rows<T>(rp, col, g, x, gv, n, r0, r1);
+}
+
+template <typename T>
+__attribute__((target("avx512f,avx512vl"))) void value_grad_rows_avx512(SPHAERA_VALUE_GRAD_ARGS) {
+  value_grad_rows<T>(rp, col, g, x, gv, n, r0, r1);
+}
+#endif
+#undef SPHAERA_VALUE_GRAD_ARGS
+
+template <typename T>
+ValueGradRowsFn<T> pick_value_grad_rows() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return value_grad_rows_avx512<T>;
+    case SimdLevel::kAvx2: return value_grad_rows_avx2<T>;
+    default: break;
+  }
+#endif
+  return value_grad_rows_generic<T>;
+}
+
+// The values' gradient of y = A x given g = dL/dy, blocks of rows in parallel.
+template <typename T>
+void csr_value_grad_cpu(const int64_t* row_ptr, const int32_t* col, const T* g, const T* x, T* gv, int64_t rows,
+                        int64_t n) {
+  const ValueGradRowsFn<T> kernel = pick_value_grad_rows<T>();
+  constexpr int64_t kBlock = 256;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+    kernel(row_ptr, col, g, x, gv, n, r0, std::min(rows, r0 + kBlock));
   }
 }
 
