@@ -5,9 +5,13 @@
 #include <malloc.h>
 #endif
 
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <mutex>
 #include <thread>
 
+#include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
 
 #include "sphaera/core/check.h"
@@ -17,11 +21,57 @@
 
 namespace sphaera::core {
 
+#if defined(__GLIBC__)
+namespace {
+
+// LibTorch's default CPU allocator takes each block from posix_memalign (64-byte alignment). glibc (2.36, Debian
+// 12) serves an aligned request from a free chunk of the size plus the alignment plus a minimum chunk, then trims
+// the slack off the block it hands out: once freed, that block is too small for the next request of the same size,
+// which then grows the heap onto fresh pages, while the freed blocks stay resident unused. A training step or a
+// benchmark loop that allocates the same large tensors every iteration thus faults in new memory each time and its
+// resident memory creeps up. This allocator asks malloc for the size plus the alignment and aligns inside the
+// block: a freed block has exactly the size the next request of that size asks for, and malloc hands it back.
+// Small blocks keep LibTorch's default allocator.
+class ReusingCpuAllocator final : public c10::Allocator {
+ public:
+  explicit ReusingCpuAllocator(c10::Allocator* small) : small_(small) {}
+
+  c10::DataPtr allocate(size_t n) override {
+    if (n < kLarge) return small_->allocate(n);
+    void* block = std::malloc(n + kAlignment);
+    TORCH_CHECK_WITH(OutOfMemoryError, block != nullptr, "out of memory: cannot allocate ", n, " bytes on the CPU");
+    const auto address = reinterpret_cast<std::uintptr_t>(block);
+    void* data = reinterpret_cast<void*>((address + kAlignment - 1) / kAlignment * kAlignment);
+    return {data, block, &std::free, c10::Device(c10::DeviceType::CPU)};
+  }
+
+  // Blocks from here are freed through their context (the start of the malloc block), not their data pointer:
+  // no raw deleter, as for any allocator whose data and context differ.
+  c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
+
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+
+ private:
+  static constexpr size_t kAlignment = 64;       // as LibTorch's (c10::gAlignment)
+  static constexpr size_t kLarge = size_t{1} << 20;  // blocks from 1 MiB up
+  c10::Allocator* small_;
+};
+
+}  // namespace
+#endif
+
 void keep_freed_memory() {
 #if defined(__GLIBC__)
   mallopt(M_MMAP_MAX, 0);         // no block from mmap: all from the heap, reused after a free
   mallopt(M_TRIM_THRESHOLD, -1);  // the heap is never trimmed (mallopt(3): -1 disables trimming)
   mallopt(M_TOP_PAD, 64 << 20);   // and grows 64 MiB at a time
+  static std::once_flag once;
+  std::call_once(once, [] {
+    static ReusingCpuAllocator allocator(c10::GetDefaultCPUAllocator());
+    c10::SetCPUAllocator(&allocator);
+  });
 #endif
 }
 

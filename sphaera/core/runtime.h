@@ -13,10 +13,11 @@ int set_num_threads(int threads);
 
 /// Keeps the memory of freed tensors in the process, for the next allocations, instead of handing it back to the
 /// system at every free (glibc: large blocks come from the heap, not from mmap, and the heap is not trimmed), so
-/// that a tensor of hundreds of MB allocated again finds pages already mapped. Measured once with
-/// bench/chebconv_bench at nside 256, before ChebConv kept its own work buffers: 197k page faults per forward
-/// call instead of 295k (glibc reuses what it can; the rest still faults). The process keeps its peak memory
-/// until it ends. Does nothing on other C libraries. The command line calls it once at start.
+/// that a tensor of hundreds of MB allocated again finds pages already mapped. It also installs LibTorch's CPU
+/// allocator for blocks of 1 MiB and more: malloc'd with room to align inside, so that a freed block fits the next
+/// request of its size exactly (glibc's posix_memalign leaves freed blocks too small for that, and the heap grew
+/// onto fresh pages at every iteration of a loop). The process keeps its peak memory until it ends. Does nothing
+/// on other C libraries. The command line calls it once at start; calling it again changes nothing.
 void keep_freed_memory();
 
 /// The number of hardware threads of this machine.

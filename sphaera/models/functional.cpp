@@ -111,6 +111,20 @@ int64_t maps_per_chunk(int64_t batch, int64_t v, int64_t channels, int64_t eleme
   return std::max<int64_t>(1, (batch + chunks - 1) / chunks);  // balanced chunks
 }
 
+// The elements of each of ChebConv's work buffers and how many there are (see cheb_conv_workspace_bytes).
+struct Workspace {
+  int64_t maps;      // per chunk
+  int64_t count;     // buffers
+  int64_t elements;  // per buffer
+};
+
+Workspace cheb_conv_workspace(int64_t batch, int64_t v, int64_t cin, int64_t cout, int64_t element_size,
+                              bool backward, int64_t chunk_bytes) {
+  const int64_t channels = backward ? std::max(cin, cout) : cin;
+  const int64_t g = maps_per_chunk(batch, v, channels, element_size, chunk_bytes);
+  return {g, backward ? 4 : 3, v * g * channels};
+}
+
 // Flat work buffers of at least `elements` each, the first `count` of the calling thread's set on the CPU: kept
 // from call to call, as the largest call so far needed them (release_cheb_conv_workspace() frees them), because
 // fresh pages cost more than the products that fill them (a 400 MB buffer: tens of ms of page clearing against
@@ -161,8 +175,9 @@ class ChebConvFunction : public torch::autograd::Function<ChebConvFunction> {
     const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);  // float mixes, in place
     const at::NoGradGuard no_grad;
     const int64_t batch = x.size(0), cin = x.size(1), v = x.size(2), k = weight.size(1), cout = weight.size(2);
-    const int64_t g_max = maps_per_chunk(batch, v, cin, x.element_size(), chunk_bytes);
-    const auto buffers = work_buffers(3, v * g_max * cin, x.options());
+    const Workspace ws = cheb_conv_workspace(batch, v, cin, cout, x.element_size(), false, chunk_bytes);
+    const int64_t g_max = ws.maps;
+    const auto buffers = work_buffers(ws.count, ws.elements, x.options());
     const at::Tensor out = at::empty({v, batch, cout}, x.options());
     for (int64_t b0 = 0; b0 < batch; b0 += g_max) {
       const int64_t g = std::min(g_max, batch - b0);
@@ -198,9 +213,10 @@ class ChebConvFunction : public torch::autograd::Function<ChebConvFunction> {
     const int64_t batch = x.size(0), cin = x.size(1), v = x.size(2), k = weight.size(1), cout = weight.size(2);
     const bool want_x = ctx->needs_input_grad(0), want_w = ctx->needs_input_grad(1);
     const bool want_b = has_bias && ctx->needs_input_grad(2);
-    const int64_t g_max =
-        maps_per_chunk(batch, v, std::max(cin, cout), x.element_size(), ctx->saved_data["chunk_bytes"].toInt());
-    const auto buffers = work_buffers(4, v * g_max * std::max(cin, cout), x.options());
+    const Workspace ws =
+        cheb_conv_workspace(batch, v, cin, cout, x.element_size(), true, ctx->saved_data["chunk_bytes"].toInt());
+    const int64_t g_max = ws.maps;
+    const auto buffers = work_buffers(ws.count, ws.elements, x.options());
     const at::Tensor& dy_buffer = buffers[3];
     const at::Tensor grad_x = want_x ? at::empty({v, batch, cin}, x.options()) : at::Tensor();
     std::vector<at::Tensor> grad_w_terms(static_cast<size_t>(k));
@@ -264,6 +280,12 @@ class ChebConvFunction : public torch::autograd::Function<ChebConvFunction> {
 };
 
 }  // namespace
+
+int64_t cheb_conv_workspace_bytes(int64_t batch, int64_t pixels, int64_t cin, int64_t cout, int64_t element_size,
+                                  bool backward, int64_t chunk_bytes) {
+  const Workspace ws = cheb_conv_workspace(batch, pixels, cin, cout, element_size, backward, chunk_bytes);
+  return ws.count * ws.elements * element_size;
+}
 
 void release_cheb_conv_workspace() { cpu_workspace.clear(); }
 

@@ -36,6 +36,14 @@ constexpr int64_t kChebConvChunkBytes = int64_t{512} << 20;
 at::Tensor cheb_conv(const at::Tensor& x, const core::CsrMatrix& rescaled_laplacian, const at::Tensor& weight,
                      const at::Tensor& bias, int64_t chunk_bytes = kChebConvChunkBytes);
 
+/// The bytes of the work buffers cheb_conv holds for B maps of V pixels, Cin → Cout channels, elements of
+/// `element_size` bytes: forward three of [V, g·Cin], backward four of [V, g·max(Cin, Cout)], g the maps per chunk
+/// (as many as fit `chunk_bytes`, at least one, in balanced chunks). On the CPU they are kept between calls, as
+/// large as the largest call so far. Beyond them a call holds its output (forward) or input gradient (backward);
+/// the autograd node keeps only x and the weight. chebconv_bench checks measured peaks against this.
+int64_t cheb_conv_workspace_bytes(int64_t batch, int64_t pixels, int64_t cin, int64_t cout, int64_t element_size,
+                                  bool backward, int64_t chunk_bytes = kChebConvChunkBytes);
+
 /// Frees the work buffers cheb_conv keeps on the CPU between calls (per thread, as large as the largest call so
 /// far: four of at most `chunk_bytes`, or one map each; a fresh buffer's pages cost more than filling them).
 void release_cheb_conv_workspace();

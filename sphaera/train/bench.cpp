@@ -673,48 +673,48 @@ std::string bench_markdown(const json& results) {
   return md.str();
 }
 
-std::vector<std::string> write_bench_outputs(const json& results, const std::string& dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  SPHAERA_CHECK(!ec && fs::is_directory(dir), dir, ": cannot create the output directory (", ec.message(), ")");
-  std::vector<std::string> written;
-  auto path = [&](const std::string& name) { return (fs::path(dir) / name).string(); };
-  data_tools::write_text_atomic(path("results.json"), results.dump(2) + "\n");
-  written.push_back(path("results.json"));
-  data_tools::write_text_atomic(path("results.md"), bench_markdown(results));
-  written.push_back(path("results.md"));
-
-  // One series per layer variant, against nside.
-  auto by_layer = [&](const std::function<double(const json&)>& value) {
+std::vector<BenchFigure> bench_figures(const json& results) {
+  std::vector<BenchFigure> figures;
+  // One series per layer variant against nside, then (with --peers) one per peer and variant: "peer (variant)",
+  // the value read from the peer's row (missing where it failed or is not installed).
+  using Value = std::function<double(const json&)>;
+  auto by_layer = [&](const Value& value, const Value& peer_value = nullptr) {
     std::vector<data_tools::Series> series;
-    for (const auto& c : results["cases"]) {
-      const std::string name = c["layer"].get<std::string>();
+    auto add = [&](const std::string& name, double x, double y) {
       auto it = std::find_if(series.begin(), series.end(), [&](const auto& s) { return s.name == name; });
       if (it == series.end()) {
         series.push_back({name, {}, {}});
         it = series.end() - 1;
       }
-      it->x.push_back(c["nside"].get<double>());
-      it->y.push_back(c.contains("skipped") ? std::nan("") : value(c));
+      it->x.push_back(x);
+      it->y.push_back(y);
+    };
+    for (const auto& c : results["cases"]) {
+      add(c["layer"].get<std::string>(), c["nside"].get<double>(), c.contains("skipped") ? std::nan("") : value(c));
+    }
+    for (const auto& c : results["cases"]) {
+      if (!peer_value || !c.contains("peer")) continue;
+      const json& p = c["peer"];
+      add(p["peer"].get<std::string>() + " (" + c["layer"].get<std::string>() + ")", c["nside"].get<double>(),
+          p.contains("forward") ? peer_value(p) : std::nan(""));
     }
     return series;
   };
   auto seconds = [](const char* pass) {
     return [pass](const json& c) { return c[pass]["median_s"].get<double>(); };
   };
-  data_tools::Panel forward{"forward (s)", "nside", by_layer(seconds("forward")), true, true};
-  data_tools::Panel backward{"forward + backward (s)", "nside", by_layer(seconds("forward_backward")), true, true};
-  data_tools::write_line_chart_png(path("time_vs_nside.png"), {forward, backward}, 520, 380);
-  written.push_back(path("time_vs_nside.png"));
+  data_tools::Panel forward{"forward (s)", "nside", by_layer(seconds("forward"), seconds("forward")), true, true};
+  data_tools::Panel backward{"forward + backward (s)", "nside",
+                             by_layer(seconds("forward_backward"), seconds("forward_backward")), true, true};
+  figures.push_back({"time_vs_nside.png", {forward, backward}, 520, 380});
   data_tools::Panel peak{"peak memory, forward + backward (GB)", "nside",
-                         by_layer([](const json& c) { return c["forward_backward"]["peak_bytes"].get<double>() / 1e9; }),
+                         by_layer([](const json& c) { return c["forward_backward"]["peak_bytes"].get<double>() / 1e9; },
+                                  [](const json& p) { return p["peak_bytes"].get<double>() / 1e9; }),
                          true, true};
   data_tools::Panel geometry{"geometry (MB)", "nside",
                              by_layer([](const json& c) { return c["geometry_bytes"].get<double>() / 1e6; }), true,
                              true};
-  data_tools::write_line_chart_png(path("memory_vs_nside.png"), {peak, geometry}, 520, 380);
-  written.push_back(path("memory_vs_nside.png"));
+  figures.push_back({"memory_vs_nside.png", {peak, geometry}, 520, 380});
   if (results.contains("equivariance")) {
     const auto& eq = results["equivariance"];
     data_tools::Panel panel{"equivariance error at nside " + std::to_string(eq["nside"].get<int64_t>()),
@@ -727,8 +727,26 @@ std::vector<std::string> write_bench_outputs(const json& results, const std::str
       }
       panel.series.push_back(s);
     }
-    data_tools::write_line_chart_png(path("equivariance_vs_degree.png"), {panel}, 720, 420);
-    written.push_back(path("equivariance_vs_degree.png"));
+    figures.push_back({"equivariance_vs_degree.png", {panel}, 720, 420});
+  }
+  return figures;
+}
+
+std::vector<std::string> write_bench_outputs(const json& results, const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  SPHAERA_CHECK(!ec && fs::is_directory(dir), dir, ": cannot create the output directory (", ec.message(), ")");
+  std::vector<std::string> written;
+  auto path = [&](const std::string& name) { return (fs::path(dir) / name).string(); };
+  data_tools::write_text_atomic(path("results.json"), results.dump(2) + "\n");
+  written.push_back(path("results.json"));
+  data_tools::write_text_atomic(path("results.md"), bench_markdown(results));
+  written.push_back(path("results.md"));
+
+  for (const BenchFigure& f : bench_figures(results)) {
+    data_tools::write_line_chart_png(path(f.file), f.panels, f.panel_width, f.height);
+    written.push_back(path(f.file));
   }
   return written;
 }

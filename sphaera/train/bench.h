@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sphaera/data_tools/plot.h"
 #include "sphaera/train/config.h"
 
 namespace sphaera::train {
@@ -73,6 +74,19 @@ nlohmann::json run_bench(const BenchPlan& plan);
 
 /// The results as a Markdown document: a table of times and memory per nside, and one of equivariance errors.
 std::string bench_markdown(const nlohmann::json& results);
+
+/// One PNG of write_bench_outputs: its file name and panels, each panel_width × height pixels.
+struct BenchFigure {
+  std::string file;
+  std::vector<data_tools::Panel> panels;
+  int panel_width = 520;
+  int height = 380;
+};
+
+/// The plots of the results: time_vs_nside.png (forward; forward + backward), memory_vs_nside.png (peak; geometry)
+/// with one series per layer variant against nside, and, with peers, one per peer and variant ("healpy
+/// (SpectralConv lmax=2nside)"; missing points where the peer failed); equivariance_vs_degree.png when measured.
+std::vector<BenchFigure> bench_figures(const nlohmann::json& results);
 
 /// Writes results.json, results.md, time_vs_nside.png, memory_vs_nside.png and (when measured)
 /// equivariance_vs_degree.png into `dir` (created), each file atomically. Returns the paths written.

@@ -371,14 +371,27 @@ SPHAERA_ALWAYS_INLINE void column_tiles(int64_t cp, Tile&& tile) {
   if (rest == 1) tile(std::integral_constant<int, 1>{}, c);
 }
 
+// The layout of order m's coefficients in the batched kernels: one row per degree, the degrees of even l − m in
+// rows [0, even), the odd ones in [even, even + odd) (each count rounded up to whole row tiles), every row cp
+// doubles (the columns rounded up to whole vectors of `lanes`).
+struct ParityRows {
+  ParityRows(const Problem& pr, int64_t m, int lanes)
+      : m(m),
+        cp(round_up(pr.ncols, lanes)),
+        even(round_up((pr.lmax - m) / 2 + 1, kRowTile)),
+        odd(round_up((pr.lmax - m + 1) / 2, kRowTile)) {}
+  // Where degree l's row starts.
+  int64_t offset(int64_t l) const { return ((l - m) % 2 == 0 ? (l - m) / 2 : even + (l - m - 1) / 2) * cp; }
+  int64_t m, cp, even, odd;
+};
+
 // alm[m] = Λ_mᵀ ring[m], batched: sums[row][cp] per parity row, accumulated over the blocks of pairs.
 template <class V>
 SPHAERA_ALWAYS_INLINE void analysis_batched_m(const Problem& pr, int64_t m, const Recurrence& rec,
                                               const double* ring, double* alm_m) {
   constexpr int VL = sizeof(V) / sizeof(double);
-  const int64_t C = pr.ncols, cp = round_up(C, VL);
-  const int64_t even_rows = (pr.lmax - m) / 2 + 1, odd_rows = (pr.lmax - m + 1) / 2;
-  const int64_t E = round_up(even_rows, kRowTile), O = round_up(odd_rows, kRowTile);
+  const ParityRows rows_m(pr, m, VL);
+  const int64_t C = pr.ncols, cp = rows_m.cp, E = rows_m.even, O = rows_m.odd;
   // (Doubles, not a vector of V: std::vector's members are not compiled for this function's instruction set.)
   static thread_local std::vector<double> scratch, inputs, sums;
   scratch.resize((E + O) * kLanes);
@@ -428,7 +441,7 @@ SPHAERA_ALWAYS_INLINE void analysis_batched_m(const Problem& pr, int64_t m, cons
     }
   }
   for (int64_t l = m; l <= pr.lmax; ++l) {
-    const double* row = sums.data() + ((l - m) % 2 == 0 ? (l - m) / 2 : E + (l - m - 1) / 2) * cp;
+    const double* row = sums.data() + rows_m.offset(l);
     for (int64_t c = 0; c < C; ++c) alm_m[l * pr.alm.l + (c >> 1) * pr.alm.map + (c & 1)] = row[c];
   }
 }
@@ -439,9 +452,8 @@ template <class V>
 SPHAERA_ALWAYS_INLINE void synthesis_batched_m(const Problem& pr, int64_t m, const Recurrence& rec,
                                                const double* alm, double* ring) {
   constexpr int VL = sizeof(V) / sizeof(double);
-  const int64_t C = pr.ncols, cp = round_up(C, VL);
-  const int64_t even_rows = (pr.lmax - m) / 2 + 1, odd_rows = (pr.lmax - m + 1) / 2;
-  const int64_t E = round_up(even_rows, kRowTile), O = round_up(odd_rows, kRowTile);
+  const ParityRows rows_m(pr, m, VL);
+  const int64_t C = pr.ncols, cp = rows_m.cp, E = rows_m.even, O = rows_m.odd;
   static thread_local std::vector<double> scratch, coefficients, out;
   scratch.resize((E + O) * kLanes);
   out.resize(2 * kLanes * cp);
@@ -449,7 +461,7 @@ SPHAERA_ALWAYS_INLINE void synthesis_batched_m(const Problem& pr, int64_t m, con
   coefficients.assign((E + O) * cp, 0.0);
   const double* alm_m = alm + m * pr.alm.m;
   for (int64_t l = m; l <= pr.lmax; ++l) {
-    double* row = coefficients.data() + ((l - m) % 2 == 0 ? (l - m) / 2 : E + (l - m - 1) / 2) * cp;
+    double* row = coefficients.data() + rows_m.offset(l);
     for (int64_t c = 0; c < C; ++c) row[c] = alm_m[l * pr.alm.l + (c >> 1) * pr.alm.map + (c & 1)];
   }
   double* ring_m = ring + m * pr.rings * pr.ncols;

@@ -8,9 +8,11 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
+#include "sphaera/train/bench.h"
 #include "tests/support/process.h"
 #include "tests/support/scratch.h"
 
@@ -176,6 +178,31 @@ TEST_F(VerbBenchTest, PeersRunBesideEachCaseAndTheirFailuresAreReported) {
   EXPECT_NE(r.out.find("## Peers in the same run"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(std::string("| stand-in ChebConv | 500.0 | ") + speedup), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("healpy: failed, exit status 3"), std::string::npos) << r.out;
+  // The plots carry each peer as a series of its own beside Sphaera's: its time and peak where it ran, a missing
+  // point where it failed.
+  const auto figures = sphaera::train::bench_figures(j);
+  ASSERT_GE(figures.size(), 2u);
+  auto series = [&](size_t figure, size_t panel, const std::string& name) -> const sphaera::data_tools::Series* {
+    for (const auto& s : figures[figure].panels.at(panel).series) {
+      if (s.name == name) return &s;
+    }
+    return nullptr;
+  };
+  const std::string graph_label = j["cases"][0]["layer"], spectral_label = j["cases"][1]["layer"];
+  EXPECT_EQ(figures[0].file, "time_vs_nside.png");
+  EXPECT_EQ(figures[1].file, "memory_vs_nside.png");
+  for (const auto& [panel, figure, value] : {std::tuple<size_t, size_t, double>{0, 0, 0.5}, {1, 0, 1.5}, {0, 1, 2.0}}) {
+    const auto* peer = series(figure, panel, "torch_geometric (" + graph_label + ")");
+    ASSERT_NE(peer, nullptr) << figures[figure].file << " panel " << panel;
+    ASSERT_EQ(peer->y.size(), 1u);
+    EXPECT_DOUBLE_EQ(peer->y[0], value) << figures[figure].file << " panel " << panel;
+    EXPECT_DOUBLE_EQ(peer->x[0], 8.0);
+    ASSERT_NE(series(figure, panel, graph_label), nullptr);  // Sphaera's own series stays
+    const auto* failed_peer = series(figure, panel, "healpy (" + spectral_label + ")");
+    ASSERT_NE(failed_peer, nullptr);
+    EXPECT_TRUE(std::isnan(failed_peer->y.at(0)));
+  }
+  EXPECT_EQ(series(1, 1, "torch_geometric (" + graph_label + ")"), nullptr);  // geometry: no peer figure
   // What each peer was given: the case's problem, the same threads, and the spectral case's band limit.
   std::ifstream args_file(path("peer_args.txt"));
   const std::string args((std::istreambuf_iterator<char>(args_file)), std::istreambuf_iterator<char>());
